@@ -1,0 +1,1 @@
+"""FalseReject pipeline library: config, LLM client, graph, agents, judge, metrics, data."""

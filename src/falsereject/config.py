@@ -1,0 +1,179 @@
+"""Typed models of `params.yaml`: the one place that knows its shape.
+
+Every group option in `conf/` is validated here with extra keys forbidden, so a typo in a
+config file or a `-S` override fails with the offending key named.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ConfigError(ValueError):
+    """A config file or override is invalid; the message names the file and key."""
+
+
+# --- groups ---------------------------------------------------------------------------------
+
+
+class ModelConfig(Strict):
+    """The student model (conf/model/): fine-tuned by `sft` and evaluated by `eval`."""
+
+    name: str
+    hf_id: str
+    revision: str
+    source: Literal["gguf_package", "hub"]
+    gguf_package: str | None
+    gguf_file: str | None
+    local_dir_env: str
+    max_seq_len: int = Field(gt=0)
+
+    @model_validator(mode="after")
+    def _gguf_fields(self) -> ModelConfig:
+        if self.source == "gguf_package" and not (self.gguf_package and self.gguf_file):
+            raise ValueError("source=gguf_package needs gguf_package and gguf_file")
+        return self
+
+
+class RoleModel(Strict):
+    """One LiteLLM model with its sampling settings."""
+
+    model: str
+    temperature: float = Field(ge=0.0, le=2.0)
+    top_p: float = Field(gt=0.0, le=1.0)
+    max_tokens: int = Field(gt=0)
+    api_base_env: str | None
+    api_key_env: str | None
+
+
+class PoolMember(Strict):
+    """A refusal-validation pool member: an LLM through the client, or a lexical filter."""
+
+    name: str
+    kind: Literal["llm", "lexical"]
+    llm: RoleModel | None
+    terms_file: str | None
+
+    @model_validator(mode="after")
+    def _kind_fields(self) -> PoolMember:
+        if self.kind == "llm" and self.llm is None:
+            raise ValueError(f"pool member {self.name!r}: kind=llm needs an `llm` block")
+        if self.kind == "lexical" and not self.terms_file:
+            raise ValueError(f"pool member {self.name!r}: kind=lexical needs `terms_file`")
+        return self
+
+
+class Roles(Strict):
+    extractor: RoleModel
+    generator: RoleModel
+    discriminator: RoleModel
+    orchestrator: RoleModel
+    responder: RoleModel
+    judge: RoleModel
+
+
+class LLMConfig(Strict):
+    """Which LiteLLM model plays each role (conf/llm/)."""
+
+    name: str
+    roles: Roles
+    refusal_pool: list[PoolMember] = Field(min_length=1)
+
+    def role_models(self) -> list[RoleModel]:
+        models = [getattr(self.roles, r) for r in Roles.model_fields]
+        models += [m.llm for m in self.refusal_pool if m.llm is not None]
+        return models
+
+
+class SeedsConfig(Strict):
+    """Where toxic seeds come from (conf/seeds/)."""
+
+    name: str
+    source: Literal["jsonl", "csv", "hf"]
+    path: str | None
+    hf_id: str | None
+    hf_revision: str | None
+    hf_split: str | None
+    columns: dict[str, str]
+    category_format: Literal["id", "text"]
+    max_per_category: int | None = Field(default=None, gt=0)
+    max_seeds: int | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _source_fields(self) -> SeedsConfig:
+        if self.source in ("jsonl", "csv") and not self.path:
+            raise ValueError(f"seeds source={self.source} needs `path`")
+        if self.source == "hf" and not (self.hf_id and self.hf_revision and self.hf_split):
+            raise ValueError("seeds source=hf needs hf_id, hf_revision and hf_split")
+        missing = {"prompt", "category"} - set(self.columns)
+        if missing:
+            raise ValueError(f"seeds.columns must map {sorted(missing)}")
+        return self
+
+
+class ExperimentConfig(Strict):
+    name: str
+
+
+class RunConfig(Strict):
+    seed: int
+
+
+class ProbeConfig(Strict):
+    prompt: str
+    max_tokens: int = Field(gt=0)
+
+
+class Params(BaseModel):
+    """The whole of params.yaml. Stage sections not modelled yet pass through as dicts."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    model: ModelConfig
+    llm: LLMConfig
+    seeds: SeedsConfig
+    experiment: ExperimentConfig
+    run: RunConfig
+    probe: ProbeConfig
+
+
+# --- loading --------------------------------------------------------------------------------
+
+
+def _format_error(source: str, err: ValidationError) -> str:
+    lines = [f"invalid config in {source}:"]
+    for e in err.errors():
+        key = ".".join(str(p) for p in e["loc"])
+        lines.append(f"  {key}: {e['msg']}")
+    return "\n".join(lines)
+
+
+def validate(data: dict[str, Any], source: str = "params.yaml") -> Params:
+    try:
+        return Params.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(_format_error(source, err)) from None
+
+
+def validate_section(model: type[BaseModel], data: Any, source: str) -> Any:
+    try:
+        return model.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(_format_error(source, err)) from None
+
+
+def load_params(path: str | Path = "params.yaml") -> Params:
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"{path} not found: run `make compose` to generate it from conf/")
+    with path.open(encoding="utf-8") as fh:
+        data = yaml.safe_load(fh) or {}
+    return validate(data, str(path))

@@ -1,0 +1,68 @@
+"""Content-addressed on-disk cache of LLM completions.
+
+One JSON file per key under a two-level fan-out; writes are atomic (temp file + rename), so a
+process killed mid-write never leaves a half entry, and concurrent writers of the same key are
+harmless. Lives outside DVC outputs, so a killed or repeated stage never pays twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+DEFAULT_DIR = ".cache/llm"
+ENV_DIR = "FR_LLM_CACHE_DIR"
+
+
+class CacheError(OSError):
+    pass
+
+
+def cache_key(payload: dict[str, Any]) -> str:
+    blob = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+class DiskCache:
+    def __init__(self, root: str | Path | None = None):
+        self.root = Path(root or os.environ.get(ENV_DIR) or DEFAULT_DIR)
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise CacheError(
+                f"LLM cache directory {self.root} is not writable ({err.strerror}); "
+                f"set {ENV_DIR} to a writable path"
+            ) from None
+        if not os.access(self.root, os.W_OK):
+            raise CacheError(
+                f"LLM cache directory {self.root} is not writable; set {ENV_DIR} to a writable path"
+            )
+
+    def _path(self, key: str) -> Path:
+        return self.root / key[:2] / f"{key}.json"
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        path = self._path(key)
+        try:
+            with path.open(encoding="utf-8") as fh:
+                return json.load(fh)
+        except FileNotFoundError:
+            return None
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return None  # a corrupt entry is a miss; the next put overwrites it
+
+    def put(self, key: str, value: dict[str, Any]) -> None:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump(value, fh, ensure_ascii=False, sort_keys=True)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise

@@ -1,0 +1,394 @@
+"""The one LLM client of the pipeline, built on LiteLLM (the only module that imports it).
+
+- async with bounded concurrency (`FR_LLM_CONCURRENCY`), per-call timeout (`FR_LLM_TIMEOUT_S`),
+  bounded retries with exponential backoff on transient errors (`FR_LLM_MAX_RETRIES`,
+  `FR_LLM_BACKOFF_S`), honouring Retry-After;
+- a content-addressed disk cache keyed by model + messages + sampling params
+  (`FR_LLM_CACHE_DIR`, default `.cache/llm`);
+- a per-stage ledger of calls, cache hits, failures by reason, tokens, cost and latency;
+- the embedded model served as the custom LiteLLM provider `local/<name>`, so stages cannot
+  tell it from a hosted API or a vLLM server.
+
+Throughput settings come from the environment, never from params, so changing them does not
+rerun a stage. API keys are read from the environment variables a role names and are never
+written to the cache, the ledger or logs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import random
+import time
+from collections.abc import Awaitable, Iterable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+import litellm  # noqa: E402
+
+from ..config import RoleModel  # noqa: E402
+from .cache import DiskCache, cache_key  # noqa: E402
+from .ledger import Ledger  # noqa: E402
+
+litellm.suppress_debug_info = True
+litellm.drop_params = True  # e.g. `seed` for providers without it
+litellm.telemetry = False
+for _name in ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy", "httpx"):
+    logging.getLogger(_name).setLevel(logging.WARNING)
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+CACHE_VERSION = 1
+LOCAL_PREFIX = "local/"
+
+
+class LLMCallError(RuntimeError):
+    """A call that failed for good (after bounded retries); `reason` is a short category."""
+
+    def __init__(self, reason: str, message: str, model: str):
+        super().__init__(f"{model}: {reason}: {message}")
+        self.reason = reason
+        self.model = model
+
+
+class MissingCredentialsError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class ChatResult:
+    text: str
+    reasoning: str | None
+    finish_reason: str | None
+    model: str
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float | None
+    cached: bool
+
+
+def _env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    return float(raw) if raw not in (None, "") else default
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    return int(raw) if raw not in (None, "") else default
+
+
+# --- error classification -------------------------------------------------------------------
+
+
+def classify(err: BaseException) -> tuple[str, bool]:
+    """(reason, transient) for an exception raised by a call."""
+    if isinstance(err, LLMCallError):
+        return err.reason, err.reason in {"malformed_response", "empty_response"}
+    if isinstance(err, litellm.RateLimitError):
+        return "rate_limit", True
+    if isinstance(err, (litellm.Timeout, asyncio.TimeoutError, TimeoutError)):
+        return "timeout", True
+    if isinstance(err, (litellm.ServiceUnavailableError, litellm.InternalServerError,
+                        litellm.BadGatewayError)):
+        return "server_error", True
+    if isinstance(err, (litellm.AuthenticationError, litellm.PermissionDeniedError)):
+        return "auth", False
+    if isinstance(err, litellm.ContextWindowExceededError):
+        return "context_window", False
+    if isinstance(err, (litellm.BadRequestError, litellm.NotFoundError,
+                        litellm.UnprocessableEntityError)):
+        return "bad_request", False
+    if isinstance(err, litellm.APIConnectionError):
+        text = str(err).lower()
+        if "json" in text or "decode" in text or "validation" in text:
+            return "malformed_response", True
+        return "connection", True
+    if isinstance(err, (json.JSONDecodeError, ValueError, KeyError, IndexError, TypeError)):
+        return "malformed_response", True
+    if isinstance(err, litellm.APIError):
+        status = getattr(err, "status_code", None) or 500
+        return ("server_error", True) if status >= 500 else ("bad_request", False)
+    if isinstance(err, (ConnectionError, OSError)):
+        return "connection", True
+    return "other", False
+
+
+def retry_after_s(err: BaseException) -> float | None:
+    for holder in (getattr(err, "response", None), err):
+        headers = getattr(holder, "headers", None) or getattr(
+            holder, "litellm_response_headers", None
+        )
+        if headers is None:
+            continue
+        try:
+            value = headers.get("retry-after") or headers.get("Retry-After")
+        except AttributeError:
+            continue
+        if value is not None:
+            try:
+                return max(0.0, float(value))
+            except ValueError:
+                return None
+    return None
+
+
+# --- the embedded model as a LiteLLM custom provider ----------------------------------------
+
+
+def _local_response(model_response: Any, model: str, result: Any) -> Any:
+    model_response.choices[0].message.content = result.text
+    model_response.choices[0].finish_reason = result.finish_reason
+    model_response.model = model
+    model_response.usage = litellm.Usage(
+        prompt_tokens=result.prompt_tokens,
+        completion_tokens=result.completion_tokens,
+        total_tokens=result.prompt_tokens + result.completion_tokens,
+    )
+    return model_response
+
+
+def _local_request(messages: list, optional_params: dict) -> Any:
+    from ..localmodel import GenRequest
+
+    fmt = optional_params.get("response_format") or {}
+    schema = None
+    if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
+        schema = (fmt.get("json_schema") or {}).get("schema")
+    req = GenRequest.build(
+        messages,
+        max_tokens=optional_params.get("max_tokens") or 256,
+        temperature=optional_params.get("temperature") or 0.0,
+        top_p=optional_params.get("top_p") or 1.0,
+        seed=optional_params.get("seed"),
+        json_schema=schema,
+    )
+    return req
+
+
+class LocalProvider(litellm.CustomLLM):
+    """`local/<name>`: in-process models from `falsereject.localmodel`, batched."""
+
+    def completion(self, model, messages, api_base, custom_prompt_dict, model_response,
+                   print_verbose, encoding, api_key, logging_obj, optional_params, *args, **kw):
+        from ..localmodel import get_engine
+
+        name = model.split("/", 1)[-1]
+        result = get_engine(name).submit(_local_request(messages, optional_params)).result()
+        return _local_response(model_response, model, result)
+
+    async def acompletion(self, model, messages, api_base, custom_prompt_dict, model_response,
+                          print_verbose, encoding, api_key, logging_obj, optional_params,
+                          *args, **kw):
+        from ..localmodel import get_engine
+
+        name = model.split("/", 1)[-1]
+        req = _local_request(messages, optional_params)
+        # Loading the model takes seconds: do it off the event loop.
+        engine = await asyncio.to_thread(get_engine, name)
+        result = await asyncio.wrap_future(engine.submit(req))
+        return _local_response(model_response, model, result)
+
+
+_LOCAL_PROVIDER = LocalProvider()
+litellm.custom_provider_map = [
+    m for m in (litellm.custom_provider_map or []) if m.get("provider") != "local"
+] + [{"provider": "local", "custom_handler": _LOCAL_PROVIDER}]
+litellm.utils.custom_llm_setup()
+
+
+# --- the client -----------------------------------------------------------------------------
+
+
+def require_credentials(roles: Iterable[RoleModel]) -> None:
+    """Fail before any call when a role needs an environment variable that is not set."""
+    missing: dict[str, list[str]] = {}
+    for role in roles:
+        for var in (role.api_key_env, role.api_base_env):
+            if var and not os.environ.get(var):
+                missing.setdefault(var, []).append(role.model)
+    if missing:
+        lines = [f"  {var} (needed by {', '.join(sorted(set(models)))})"
+                 for var, models in sorted(missing.items())]
+        raise MissingCredentialsError(
+            "missing environment variables for the configured LLM roles:\n" + "\n".join(lines)
+        )
+
+
+class LLMClient:
+    def __init__(self, stage: str, *, cache_dir: str | Path | None = None,
+                 concurrency: int | None = None, use_cache: bool = True):
+        self.stage = stage
+        self.cache = DiskCache(cache_dir) if use_cache else None
+        self.concurrency = concurrency or _env_int("FR_LLM_CONCURRENCY", 16)
+        self.timeout_s = _env_float("FR_LLM_TIMEOUT_S", 120.0)
+        self.local_timeout_s = _env_float("FR_LOCAL_TIMEOUT_S", 0.0) or None
+        self.max_retries = _env_int("FR_LLM_MAX_RETRIES", 4)
+        self.backoff_s = _env_float("FR_LLM_BACKOFF_S", 1.0)
+        self.backoff_cap_s = _env_float("FR_LLM_BACKOFF_CAP_S", 30.0)
+        self.ledger = Ledger(stage)
+        self._sems: dict[int, asyncio.Semaphore] = {}
+
+    # a semaphore belongs to one event loop; stages may call asyncio.run more than once
+    def _sem(self) -> asyncio.Semaphore:
+        loop = asyncio.get_running_loop()
+        sem = self._sems.get(id(loop))
+        if sem is None:
+            sem = self._sems[id(loop)] = asyncio.Semaphore(self.concurrency)
+        return sem
+
+    @staticmethod
+    def key_payload(role: RoleModel, messages: Sequence[dict], *, max_tokens: int,
+                    temperature: float, seed: int | None,
+                    json_schema: dict | None) -> dict[str, Any]:
+        return {
+            "v": CACHE_VERSION,
+            "model": role.model,
+            "messages": [{"role": m["role"], "content": m.get("content")} for m in messages],
+            "temperature": temperature,
+            "top_p": role.top_p,
+            "max_tokens": max_tokens,
+            "seed": seed,
+            "json_schema": json_schema,
+        }
+
+    async def achat(self, role: RoleModel, messages: Sequence[dict], *,
+                    json_schema: dict | None = None, max_tokens: int | None = None,
+                    temperature: float | None = None, seed: int | None = None) -> ChatResult:
+        """One chat completion; raises LLMCallError after bounded retries."""
+        max_tokens = max_tokens or role.max_tokens
+        temperature = role.temperature if temperature is None else temperature
+        key = None
+        if self.cache is not None:
+            key = cache_key(self.key_payload(role, messages, max_tokens=max_tokens,
+                                             temperature=temperature, seed=seed,
+                                             json_schema=json_schema))
+            hit = self.cache.get(key)
+            if hit is not None:
+                self.ledger.record_request(role.model, cached=True)
+                return ChatResult(**{**hit, "cached": True})
+        self.ledger.record_request(role.model, cached=False)
+        kwargs: dict[str, Any] = {
+            "model": role.model,
+            "messages": list(messages),
+            "temperature": temperature,
+            "top_p": role.top_p,
+            "max_tokens": max_tokens,
+            "num_retries": 0,
+        }
+        if seed is not None:
+            kwargs["seed"] = seed
+        if json_schema is not None:
+            kwargs["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": "output", "schema": json_schema},
+            }
+        if role.api_base_env:
+            kwargs["api_base"] = os.environ.get(role.api_base_env)
+        if role.api_key_env:
+            kwargs["api_key"] = os.environ.get(role.api_key_env)
+        is_local = role.model.startswith(LOCAL_PREFIX)
+        timeout = self.local_timeout_s if is_local else self.timeout_s
+        if timeout:
+            kwargs["timeout"] = timeout
+
+        async with self._sem():
+            result = await self._call_with_retries(role.model, kwargs, timeout)
+        if self.cache is not None and key is not None:
+            self.cache.put(key, {k: v for k, v in asdict(result).items() if k != "cached"})
+        return result
+
+    async def _call_with_retries(self, model: str, kwargs: dict, timeout: float | None
+                                 ) -> ChatResult:
+        attempt = 0
+        while True:
+            self.ledger.record_attempt(model, retry=attempt > 0)
+            start = time.perf_counter()
+            try:
+                coro = litellm.acompletion(**kwargs)
+                resp = await (asyncio.wait_for(coro, timeout + 5) if timeout else coro)
+                result = self._parse(model, resp)
+                self.ledger.record_success(
+                    model, prompt_tokens=result.prompt_tokens,
+                    completion_tokens=result.completion_tokens, cost_usd=result.cost_usd,
+                    latency_s=time.perf_counter() - start,
+                )
+                return result
+            except asyncio.CancelledError:
+                raise
+            except Exception as err:  # noqa: BLE001 - classified below
+                reason, transient = classify(err)
+                if not transient or attempt >= self.max_retries:
+                    self.ledger.record_failure(model, reason)
+                    message = str(err).splitlines()[0][:300] if str(err) else type(err).__name__
+                    raise LLMCallError(reason, message, model) from None
+                delay = min(self.backoff_cap_s, self.backoff_s * (2 ** attempt))
+                delay = delay * (0.5 + random.random() / 2)
+                hinted = retry_after_s(err)
+                if hinted is not None:
+                    delay = max(delay, min(hinted, 60.0))
+                log.debug("retrying %s after %s (%.2fs)", model, reason, delay)
+                await asyncio.sleep(delay)
+                attempt += 1
+
+    @staticmethod
+    def _parse(model: str, resp: Any) -> ChatResult:
+        choices = getattr(resp, "choices", None)
+        if not choices:
+            raise LLMCallError("empty_response", "response has no choices", model)
+        msg = choices[0].message
+        text = msg.content
+        if text is None:
+            raise LLMCallError("empty_response", "response message has no content", model)
+        reasoning = getattr(msg, "reasoning_content", None)
+        usage = getattr(resp, "usage", None)
+        cost = None
+        hidden = getattr(resp, "_hidden_params", None) or {}
+        if isinstance(hidden, dict):
+            cost = hidden.get("response_cost")
+        if cost is None and not model.startswith(LOCAL_PREFIX):
+            try:
+                cost = litellm.completion_cost(completion_response=resp)
+            except Exception:  # noqa: BLE001 - unknown price
+                cost = None
+        if model.startswith(LOCAL_PREFIX):
+            cost = 0.0
+        return ChatResult(
+            text=text,
+            reasoning=reasoning,
+            finish_reason=getattr(choices[0], "finish_reason", None),
+            model=model,
+            prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
+            completion_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
+            cost_usd=None if cost is None else float(cost),
+            cached=False,
+        )
+
+    async def achat_many(self, role: RoleModel, conversations: Sequence[Sequence[dict]],
+                         **kw: Any) -> list[ChatResult | LLMCallError]:
+        """Many chats concurrently; failures come back in place as LLMCallError."""
+
+        async def one(msgs: Sequence[dict]) -> ChatResult | LLMCallError:
+            try:
+                return await self.achat(role, msgs, **kw)
+            except LLMCallError as err:
+                return err
+
+        return list(await asyncio.gather(*(one(m) for m in conversations)))
+
+    def chat_many(self, role: RoleModel, conversations: Sequence[Sequence[dict]],
+                  **kw: Any) -> list[ChatResult | LLMCallError]:
+        return run(self.achat_many(role, conversations, **kw))
+
+    def write_ledger(self, reports_dir: str | Path) -> dict[str, Any]:
+        return self.ledger.write(Path(reports_dir) / "llm_ledger.json")
+
+
+def run(coro: Awaitable[T]) -> T:
+    """Run a coroutine from synchronous stage code."""
+    return asyncio.run(coro)  # type: ignore[arg-type]

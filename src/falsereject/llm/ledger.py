@@ -1,0 +1,111 @@
+"""Per-stage accounting of LLM traffic: calls, cache hits, failures, tokens, cost, latency."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    pos = (len(ordered) - 1) * q
+    lo = int(pos)
+    hi = min(lo + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
+
+
+@dataclass
+class _ModelStats:
+    requests: int = 0
+    cache_hits: int = 0
+    api_calls: int = 0
+    retries: int = 0
+    failures: Counter = field(default_factory=Counter)
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    cost_known: bool = True
+    latencies: list[float] = field(default_factory=list)
+
+
+class Ledger:
+    """Thread-safe counters; `summary()` is what lands in reports/<stage>/llm_ledger.json."""
+
+    def __init__(self, stage: str):
+        self.stage = stage
+        self._lock = threading.Lock()
+        self._models: dict[str, _ModelStats] = {}
+
+    def _m(self, model: str) -> _ModelStats:
+        return self._models.setdefault(model, _ModelStats())
+
+    def record_request(self, model: str, *, cached: bool) -> None:
+        with self._lock:
+            s = self._m(model)
+            s.requests += 1
+            s.cache_hits += int(cached)
+
+    def record_attempt(self, model: str, *, retry: bool) -> None:
+        with self._lock:
+            s = self._m(model)
+            s.api_calls += 1
+            s.retries += int(retry)
+
+    def record_success(self, model: str, *, prompt_tokens: int, completion_tokens: int,
+                       cost_usd: float | None, latency_s: float) -> None:
+        with self._lock:
+            s = self._m(model)
+            s.prompt_tokens += prompt_tokens
+            s.completion_tokens += completion_tokens
+            if cost_usd is None:
+                s.cost_known = False
+            else:
+                s.cost_usd += cost_usd
+            s.latencies.append(latency_s)
+
+    def record_failure(self, model: str, reason: str) -> None:
+        with self._lock:
+            self._m(model).failures[reason] += 1
+
+    @staticmethod
+    def _block(stats: list[_ModelStats]) -> dict[str, Any]:
+        failures: Counter = Counter()
+        for s in stats:
+            failures.update(s.failures)
+        lat = [x for s in stats for x in s.latencies]
+        p50, p95 = percentile(lat, 0.5), percentile(lat, 0.95)
+        return {
+            "requests": sum(s.requests for s in stats),
+            "cache_hits": sum(s.cache_hits for s in stats),
+            "api_calls": sum(s.api_calls for s in stats),
+            "retries": sum(s.retries for s in stats),
+            "failed_requests": sum(failures.values()),
+            "failures_by_reason": dict(sorted(failures.items())),
+            "prompt_tokens": sum(s.prompt_tokens for s in stats),
+            "completion_tokens": sum(s.completion_tokens for s in stats),
+            "cost_usd": round(sum(s.cost_usd for s in stats), 6)
+            if all(s.cost_known for s in stats) else None,
+            "latency_p50_s": None if p50 is None else round(p50, 4),
+            "latency_p95_s": None if p95 is None else round(p95, 4),
+        }
+
+    def summary(self) -> dict[str, Any]:
+        with self._lock:
+            out = {"stage": self.stage, **self._block(list(self._models.values()))}
+            out["by_model"] = {m: self._block([s]) for m, s in sorted(self._models.items())}
+        return out
+
+    def write(self, path: str | Path) -> dict[str, Any]:
+        summary = self.summary()
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        tmp.replace(path)
+        return summary
