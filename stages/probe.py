@@ -3,7 +3,7 @@
 Exercises the real LLM path (LiteLLM -> provider) from the first stage on, and fails early
 with a clear message when a role's model or credentials are missing.
 
-    python stages/probe.py --out reports/probe/probe.json --ledger-dir reports/probe
+    python stages/probe.py --out data/probe/probe.json --ledger-dir reports/probe
 """
 
 from __future__ import annotations
