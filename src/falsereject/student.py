@@ -29,18 +29,29 @@ def _dir_hash(path: Path) -> str:
     return h.hexdigest()[:12]
 
 
-def register_student(cfg: ModelConfig, adapter_dir: str | Path | None = None) -> str:
-    """Register the base (or base + adapter) student; returns its LiteLLM model id.
+def sft_spec(cfg: ModelConfig, sft_dir: str | Path) -> LocalSpec:
+    """The fine-tuned student in `sft_dir`: `adapter/` (LoRA on the base) or `model/` (full)."""
+    sft_dir = Path(sft_dir)
+    if (sft_dir / "adapter" / "adapter_config.json").exists():
+        base = base_spec(cfg)
+        return LocalSpec(gguf_package=base.gguf_package, gguf_file=base.gguf_file,
+                         path=base.path, adapter_path=str(sft_dir / "adapter"))
+    if (sft_dir / "model" / "config.json").exists():
+        return LocalSpec(path=str(sft_dir / "model"))
+    raise FileNotFoundError(f"{sft_dir}: neither adapter/adapter_config.json nor model/config.json")
 
-    The id carries a content hash of the adapter so the LLM cache never serves answers of a
-    previous fine-tune.
+
+def register_student(cfg: ModelConfig, sft_dir: str | Path | None = None) -> str:
+    """Register the base student, or the fine-tuned one in `sft_dir`; returns its model id.
+
+    A fine-tuned id carries a content hash of its weights so the LLM cache never serves the
+    answers of a previous fine-tune.
     """
-    spec = base_spec(cfg)
-    name = f"student-{cfg.name}"
-    if adapter_dir is not None:
-        adapter_dir = Path(adapter_dir)
-        spec = LocalSpec(gguf_package=spec.gguf_package, gguf_file=spec.gguf_file,
-                         path=spec.path, adapter_path=str(adapter_dir))
-        name = f"{name}-sft-{_dir_hash(adapter_dir)}"
+    if sft_dir is None:
+        spec, name = base_spec(cfg), f"student-{cfg.name}"
+    else:
+        spec = sft_spec(cfg, sft_dir)
+        weights = Path(spec.adapter_path or spec.path or "")
+        name = f"student-{cfg.name}-sft-{_dir_hash(weights)}"
     register_local_model(name, spec)
     return f"local/{name}"
