@@ -21,6 +21,7 @@ import json
 import logging
 import os
 import random
+import re
 import time
 from collections.abc import Awaitable, Iterable, Sequence
 from dataclasses import asdict, dataclass
@@ -54,6 +55,7 @@ class LLMCallError(RuntimeError):
     def __init__(self, reason: str, message: str, model: str):
         super().__init__(f"{model}: {reason}: {message}")
         self.reason = reason
+        self.detail = message
         self.model = model
 
 
@@ -85,6 +87,12 @@ def _env_int(name: str, default: int) -> int:
 
 # --- error classification -------------------------------------------------------------------
 
+_MALFORMED = re.compile(r"Expecting (value|property name|',' delimiter|':' delimiter)|"
+                        r"Unterminated string|Extra data|Invalid control character|"
+                        r"JSONDecodeError|validation error", re.I)
+_CONNECTION = re.compile(r"Connection error|connection (reset|refused|aborted)|"
+                         r"Server disconnected|RemoteProtocolError|ReadError", re.I)
+
 
 def classify(err: BaseException) -> tuple[str, bool]:
     """(reason, transient) for an exception raised by a call."""
@@ -96,6 +104,12 @@ def classify(err: BaseException) -> tuple[str, bool]:
         return "timeout", True
     if isinstance(err, (litellm.ServiceUnavailableError, litellm.InternalServerError,
                         litellm.BadGatewayError)):
+        # LiteLLM reports a dropped connection or an unparseable 200 body as a 500 too
+        text = str(err)
+        if _MALFORMED.search(text):
+            return "malformed_response", True
+        if _CONNECTION.search(text):
+            return "connection", True
         return "server_error", True
     if isinstance(err, (litellm.AuthenticationError, litellm.PermissionDeniedError)):
         return "auth", False
@@ -325,7 +339,8 @@ class LLMClient:
                 reason, transient = classify(err)
                 if not transient or attempt >= self.max_retries:
                     self.ledger.record_failure(model, reason)
-                    message = str(err).splitlines()[0][:300] if str(err) else type(err).__name__
+                    message = (err.detail if isinstance(err, LLMCallError)
+                               else (str(err).splitlines() or [type(err).__name__])[0][:300])
                     raise LLMCallError(reason, message, model) from None
                 delay = min(self.backoff_cap_s, self.backoff_s * (2 ** attempt))
                 delay = delay * (0.5 + random.random() / 2)
