@@ -24,8 +24,9 @@ def user_errors() -> tuple[type[BaseException], ...]:
                                               ModelUnavailableError)
     try:
         from .llm.client import MissingCredentialsError
+        from .llm.errors import LLMOutageError
 
-        extra += (MissingCredentialsError,)
+        extra += (MissingCredentialsError, LLMOutageError)
     except ImportError:
         pass
     return _USER_ERRORS + extra

@@ -4,15 +4,16 @@ from .client import (
     ChatResult,
     LLMCallError,
     LLMClient,
-    MissingCredentialsError,
     require_credentials,
     run,
 )
+from .errors import LLMOutageError, MissingCredentialsError
 
 __all__ = [
     "ChatResult",
     "LLMCallError",
     "LLMClient",
+    "LLMOutageError",
     "MissingCredentialsError",
     "require_credentials",
     "run",

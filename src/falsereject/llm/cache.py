@@ -57,12 +57,20 @@ class DiskCache:
 
     def put(self, key: str, value: dict[str, Any]) -> None:
         path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
+        except OSError as err:
+            raise CacheError(f"cannot write to LLM cache directory {self.root} "
+                             f"({err.strerror}); set {ENV_DIR} to a writable path") from None
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
                 json.dump(value, fh, ensure_ascii=False, sort_keys=True)
             os.replace(tmp, path)
+        except OSError as err:
+            Path(tmp).unlink(missing_ok=True)
+            raise CacheError(f"cannot write to LLM cache directory {self.root} "
+                             f"({err.strerror}); set {ENV_DIR} to a writable path") from None
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise

@@ -23,6 +23,8 @@ import os
 import random
 import re
 import time
+import weakref
+from collections import Counter
 from collections.abc import Awaitable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -32,8 +34,16 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 import litellm  # noqa: E402
 
-from ..config import RoleModel  # noqa: E402
+from ..config import ConfigError, RoleModel  # noqa: E402
 from .cache import DiskCache, cache_key  # noqa: E402
+from .errors import (  # noqa: E402
+    LLMCallError,
+    LLMOutageError,
+    MissingCredentialsError,
+    redact,
+    retry_after_s,
+    secret_values,
+)
 from .ledger import Ledger  # noqa: E402
 
 litellm.suppress_debug_info = True
@@ -49,20 +59,6 @@ CACHE_VERSION = 1
 LOCAL_PREFIX = "local/"
 
 
-class LLMCallError(RuntimeError):
-    """A call that failed for good (after bounded retries); `reason` is a short category."""
-
-    def __init__(self, reason: str, message: str, model: str):
-        super().__init__(f"{model}: {reason}: {message}")
-        self.reason = reason
-        self.detail = message
-        self.model = model
-
-
-class MissingCredentialsError(RuntimeError):
-    pass
-
-
 @dataclass(frozen=True)
 class ChatResult:
     text: str
@@ -75,14 +71,26 @@ class ChatResult:
     cached: bool
 
 
-def _env_float(name: str, default: float) -> float:
+def _env_number(name: str, default: float, kind: type) -> Any:
     raw = os.environ.get(name)
-    return float(raw) if raw not in (None, "") else default
+    if raw in (None, ""):
+        return default
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise ConfigError(f"environment variable {name}={raw!r} must be a {kind.__name__}"
+                          ) from None
+    if value < 0:
+        raise ConfigError(f"environment variable {name}={raw!r} must not be negative")
+    return value
+
+
+def _env_float(name: str, default: float) -> float:
+    return _env_number(name, default, float)
 
 
 def _env_int(name: str, default: int) -> int:
-    raw = os.environ.get(name)
-    return int(raw) if raw not in (None, "") else default
+    return _env_number(name, default, int)
 
 
 # --- error classification -------------------------------------------------------------------
@@ -115,8 +123,11 @@ def classify(err: BaseException) -> tuple[str, bool]:
         return "auth", False
     if isinstance(err, litellm.ContextWindowExceededError):
         return "context_window", False
-    if isinstance(err, (litellm.BadRequestError, litellm.NotFoundError,
-                        litellm.UnprocessableEntityError)):
+    if isinstance(err, litellm.ContentPolicyViolationError):
+        return "content_filter", False
+    if isinstance(err, litellm.NotFoundError):
+        return "not_found", False
+    if isinstance(err, (litellm.BadRequestError, litellm.UnprocessableEntityError)):
         return "bad_request", False
     if isinstance(err, litellm.APIConnectionError):
         text = str(err).lower()
@@ -131,25 +142,6 @@ def classify(err: BaseException) -> tuple[str, bool]:
     if isinstance(err, (ConnectionError, OSError)):
         return "connection", True
     return "other", False
-
-
-def retry_after_s(err: BaseException) -> float | None:
-    for holder in (getattr(err, "response", None), err):
-        headers = getattr(holder, "headers", None) or getattr(
-            holder, "litellm_response_headers", None
-        )
-        if headers is None:
-            continue
-        try:
-            value = headers.get("retry-after") or headers.get("Retry-After")
-        except AttributeError:
-            continue
-        if value is not None:
-            try:
-                return max(0.0, float(value))
-            except ValueError:
-                return None
-    return None
 
 
 # --- the embedded model as a LiteLLM custom provider ----------------------------------------
@@ -219,6 +211,12 @@ litellm.utils.custom_llm_setup()
 # --- the client -----------------------------------------------------------------------------
 
 
+# Reasons that say the endpoint itself is broken (not this one request): enough of them in a row
+# and the stage stops instead of recording every remaining row as failed.
+OUTAGE_REASONS = frozenset({"auth", "not_found", "connection", "timeout", "server_error",
+                            "rate_limit"})
+
+
 def require_credentials(roles: Iterable[RoleModel]) -> None:
     """Fail before any call when a role needs an environment variable that is not set."""
     missing: dict[str, list[str]] = {}
@@ -238,22 +236,26 @@ class LLMClient:
     def __init__(self, stage: str, *, cache_dir: str | Path | None = None,
                  concurrency: int | None = None, use_cache: bool = True):
         self.stage = stage
-        self.cache = DiskCache(cache_dir) if use_cache else None
-        self.concurrency = concurrency or _env_int("FR_LLM_CONCURRENCY", 16)
+        self.concurrency = concurrency or _env_int("FR_LLM_CONCURRENCY", 16) or 1
         self.timeout_s = _env_float("FR_LLM_TIMEOUT_S", 120.0)
         self.local_timeout_s = _env_float("FR_LOCAL_TIMEOUT_S", 0.0) or None
         self.max_retries = _env_int("FR_LLM_MAX_RETRIES", 4)
         self.backoff_s = _env_float("FR_LLM_BACKOFF_S", 1.0)
         self.backoff_cap_s = _env_float("FR_LLM_BACKOFF_CAP_S", 30.0)
+        self.max_consecutive_failures = _env_int("FR_LLM_MAX_CONSECUTIVE_FAILURES", 20)
+        self.cache = DiskCache(cache_dir) if use_cache else None
         self.ledger = Ledger(stage)
-        self._sems: dict[int, asyncio.Semaphore] = {}
+        self._sems: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        self._streak: dict[str, list[str]] = {}  # model -> reasons of consecutive failures
+        self._outage: dict[str, str] = {}  # model -> message, once the breaker tripped
+        self._local_ready: set[str] = set()
 
     # a semaphore belongs to one event loop; stages may call asyncio.run more than once
     def _sem(self) -> asyncio.Semaphore:
         loop = asyncio.get_running_loop()
-        sem = self._sems.get(id(loop))
+        sem = self._sems.get(loop)
         if sem is None:
-            sem = self._sems[id(loop)] = asyncio.Semaphore(self.concurrency)
+            sem = self._sems[loop] = asyncio.Semaphore(self.concurrency)
         return sem
 
     @staticmethod
@@ -310,15 +312,51 @@ class LLMClient:
         timeout = self.local_timeout_s if is_local else self.timeout_s
         if timeout:
             kwargs["timeout"] = timeout
+        if is_local:
+            await self._ensure_local(role.model)
+        self._check_outage(role.model)
+        secrets = secret_values([role.api_key_env])
 
         async with self._sem():
-            result = await self._call_with_retries(role.model, kwargs, timeout)
+            self._check_outage(role.model)  # it may have tripped while this call waited
+            result = await self._call_with_retries(role.model, kwargs, timeout, secrets)
         if self.cache is not None and key is not None:
+            # written as each call completes, so a killed stage loses no finished call
             self.cache.put(key, {k: v for k, v in asdict(result).items() if k != "cached"})
         return result
 
-    async def _call_with_retries(self, model: str, kwargs: dict, timeout: float | None
-                                 ) -> ChatResult:
+    async def _ensure_local(self, model: str) -> None:
+        """Load an embedded model before the first call: a missing model is a setup error
+        (ModelUnavailableError, raised here), not a per-row failure to retry."""
+        if model in self._local_ready:
+            return
+        from ..localmodel import get_engine
+
+        await asyncio.to_thread(get_engine, model.split("/", 1)[-1])
+        self._local_ready.add(model)
+
+    def _check_outage(self, model: str) -> None:
+        if model in self._outage:
+            raise LLMOutageError(self._outage[model])
+
+    def _note_failure(self, model: str, reason: str, message: str) -> None:
+        if reason not in OUTAGE_REASONS:
+            self._streak.pop(model, None)  # a per-request problem says the endpoint is up
+            return
+        streak = self._streak.setdefault(model, [])
+        streak.append(reason)
+        limit = self.max_consecutive_failures
+        if limit and len(streak) >= limit and model not in self._outage:
+            counts = ", ".join(f"{r} x{n}" for r, n in sorted(Counter(streak).items()))
+            self._outage[model] = (
+                f"{model}: {len(streak)} calls in a row failed after retries ({counts}); "
+                f"last error: {message}. Check the endpoint, its API key and base URL "
+                f"environment variables; completed calls are cached, so a re-run resumes "
+                f"(FR_LLM_MAX_CONSECUTIVE_FAILURES={limit}, 0 disables this check)"
+            )
+
+    async def _call_with_retries(self, model: str, kwargs: dict, timeout: float | None,
+                                 secrets: list[str]) -> ChatResult:
         attempt = 0
         while True:
             self.ledger.record_attempt(model, retry=attempt > 0)
@@ -332,6 +370,7 @@ class LLMClient:
                     completion_tokens=result.completion_tokens, cost_usd=result.cost_usd,
                     latency_s=time.perf_counter() - start,
                 )
+                self._streak.pop(model, None)
                 return result
             except asyncio.CancelledError:
                 raise
@@ -341,7 +380,11 @@ class LLMClient:
                     self.ledger.record_failure(model, reason)
                     message = (err.detail if isinstance(err, LLMCallError)
                                else (str(err).splitlines() or [type(err).__name__])[0][:300])
+                    message = redact(message, secrets)
+                    self._note_failure(model, reason, message)
+                    self._check_outage(model)
                     raise LLMCallError(reason, message, model) from None
+                self.ledger.record_retry(model, reason)
                 delay = min(self.backoff_cap_s, self.backoff_s * (2 ** attempt))
                 delay = delay * (0.5 + random.random() / 2)
                 hinted = retry_after_s(err)
@@ -364,9 +407,10 @@ class LLMClient:
         usage = getattr(resp, "usage", None)
         cost = None
         hidden = getattr(resp, "_hidden_params", None) or {}
-        if isinstance(hidden, dict):
-            cost = hidden.get("response_cost")
-        if cost is None and not model.startswith(LOCAL_PREFIX):
+        priced = isinstance(hidden, dict) and "response_cost" in hidden
+        if priced:
+            cost = hidden.get("response_cost")  # None: LiteLLM knows no price for the model
+        if not priced and not model.startswith(LOCAL_PREFIX):
             try:
                 cost = litellm.completion_cost(completion_response=resp)
             except Exception:  # noqa: BLE001 - unknown price

@@ -27,6 +27,7 @@ class _ModelStats:
     api_calls: int = 0
     retries: int = 0
     failures: Counter = field(default_factory=Counter)
+    retry_reasons: Counter = field(default_factory=Counter)
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost_usd: float = 0.0
@@ -57,6 +58,11 @@ class Ledger:
             s.api_calls += 1
             s.retries += int(retry)
 
+    def record_retry(self, model: str, reason: str) -> None:
+        """A transient failure that will be retried (the retry itself is an attempt)."""
+        with self._lock:
+            self._m(model).retry_reasons[reason] += 1
+
     def record_success(self, model: str, *, prompt_tokens: int, completion_tokens: int,
                        cost_usd: float | None, latency_s: float) -> None:
         with self._lock:
@@ -76,8 +82,10 @@ class Ledger:
     @staticmethod
     def _block(stats: list[_ModelStats]) -> dict[str, Any]:
         failures: Counter = Counter()
+        retried: Counter = Counter()
         for s in stats:
             failures.update(s.failures)
+            retried.update(s.retry_reasons)
         lat = [x for s in stats for x in s.latencies]
         p50, p95 = percentile(lat, 0.5), percentile(lat, 0.95)
         return {
@@ -87,6 +95,7 @@ class Ledger:
             "retries": sum(s.retries for s in stats),
             "failed_requests": sum(failures.values()),
             "failures_by_reason": dict(sorted(failures.items())),
+            "retries_by_reason": dict(sorted(retried.items())),
             "prompt_tokens": sum(s.prompt_tokens for s in stats),
             "completion_tokens": sum(s.completion_tokens for s in stats),
             "cost_usd": round(sum(s.cost_usd for s in stats), 6)

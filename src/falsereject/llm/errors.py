@@ -1,0 +1,68 @@
+"""Errors of the LLM client, and the helpers that keep secrets out of their messages."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable
+
+
+class LLMCallError(RuntimeError):
+    """A call that failed for good (after bounded retries); `reason` is a short category.
+
+    Stages record these per row (`achat_many` returns them in place) instead of crashing.
+    """
+
+    def __init__(self, reason: str, message: str, model: str):
+        super().__init__(f"{model}: {reason}: {message}")
+        self.reason = reason
+        self.detail = message
+        self.model = model
+
+
+class MissingCredentialsError(RuntimeError):
+    """A configured role needs an environment variable that is not set."""
+
+
+class LLMOutageError(RuntimeError):
+    """The endpoint looks down or misconfigured: too many calls in a row failed for good.
+
+    Raised instead of recording every remaining row as failed, so a broken key or a dead
+    server stops the stage early; completed calls stay in the cache and a re-run resumes.
+    """
+
+
+# Anything shaped like a bearer token or API key, in case a provider echoes one back.
+_KEYLIKE = re.compile(r"\b(sk|pk|rk|hf|gsk|xai|AKIA)[-_A-Za-z0-9]{12,}\b")
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    """`text` with every secret value (and anything key-shaped) replaced by `***`."""
+    for value in sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True):
+        text = text.replace(value, "***")
+    return _KEYLIKE.sub("***", text)
+
+
+def secret_values(env_names: Iterable[str | None]) -> list[str]:
+    """Current values of the named environment variables (unset ones skipped)."""
+    return [v for name in env_names if name and (v := os.environ.get(name))]
+
+
+def retry_after_s(err: BaseException) -> float | None:
+    """The server's Retry-After hint in seconds, if the error carries one."""
+    for holder in (getattr(err, "response", None), err):
+        headers = getattr(holder, "headers", None) or getattr(
+            holder, "litellm_response_headers", None
+        )
+        if headers is None:
+            continue
+        try:
+            value = headers.get("retry-after") or headers.get("Retry-After")
+        except AttributeError:
+            continue
+        if value is not None:
+            try:
+                return max(0.0, float(value))
+            except ValueError:
+                return None
+    return None
