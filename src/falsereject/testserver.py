@@ -12,7 +12,8 @@ for `response_format: json_schema` it returns a small valid instance of that sch
 Faults (`faults=`), each a way real endpoints fail:
   rate_limit (429 + Retry-After), server_error (500), unavailable (503), timeout (holds the request
   past the client timeout), reset (TCP RST, no response), malformed (200, body not JSON),
-  truncated (200, JSON cut in half), empty_choices (200, `choices: []`).
+  truncated (200, JSON cut in half), empty_choices (200, `choices: []`); and two permanent ones:
+  auth (401, echoing the presented key the way careless proxies do), bad_request (400).
 `faults` is a mapping kind -> probability (drawn per request from `seed`), a scripted sequence of
 kinds or None by arrival order, or a callable `(body, index) -> kind | None`.
 
@@ -34,7 +35,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 FAULT_KINDS = ("rate_limit", "server_error", "unavailable", "timeout", "reset", "malformed",
-               "truncated", "empty_choices")
+               "truncated", "empty_choices", "auth", "bad_request")
 
 Responder = Callable[[dict], str]
 FaultSpec = Mapping[str, float] | Sequence[str | None] | Callable[[dict, int], str | None] | None
@@ -215,6 +216,11 @@ class _Handler(BaseHTTPRequestHandler):
         elif fault == "truncated":
             full = json.dumps(owner._completion(body, index)).encode()
             self._raw(200, full[: len(full) // 2])
+        elif fault == "auth":
+            key = (self.headers.get("Authorization") or "").removeprefix("Bearer ")
+            self._json(401, _error(f"Incorrect API key provided: {key}", "invalid_api_key"))
+        elif fault == "bad_request":
+            self._json(400, _error("invalid request", "invalid_request_error"))
         elif fault == "empty_choices":
             out = owner._completion(body, index)
             out["choices"] = []

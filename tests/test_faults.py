@@ -1,0 +1,129 @@
+"""Guarantee: under mixed faults every row ends done or failed-with-reason, retries are bounded,
+the ledger counts failures by reason, and a dead endpoint stops a stage early."""
+
+from __future__ import annotations
+
+import json
+import random
+from collections import Counter
+
+import pytest
+
+from falsereject.config import RoleModel
+from falsereject.llm import ChatResult, LLMCallError, LLMClient, LLMOutageError, run
+from falsereject.testserver import FakeOpenAIServer, default_responder
+
+ROLE = RoleModel(model="openai/test-model", temperature=0.0, top_p=1.0, max_tokens=16,
+                 api_base_env="FR_TEST_API_BASE", api_key_env="FR_TEST_API_KEY")
+TRANSIENT = ["rate_limit", "server_error", "unavailable", "timeout", "reset", "malformed",
+             "truncated", "empty_choices"]
+SENTINEL = "sk-SENTINEL-faults-0123456789abcdef"
+
+
+@pytest.fixture
+def env(monkeypatch, tmp_path):
+    monkeypatch.setenv("FR_TEST_API_KEY", SENTINEL)
+    monkeypatch.setenv("FR_LLM_MAX_RETRIES", "2")
+    monkeypatch.setenv("FR_LLM_TIMEOUT_S", "0.5")
+    monkeypatch.setenv("FR_LLM_BACKOFF_S", "0.01")
+    monkeypatch.setenv("FR_LLM_CONCURRENCY", "16")
+    monkeypatch.setenv("FR_LLM_CACHE_DIR", str(tmp_path / "cache"))
+    return monkeypatch
+
+
+def mixed_faults(rate: float, seed: int = 0):
+    """`rate` of attempts fail, spread over every transient kind; rows marked `poison` always
+    fail with a 500, so some rows exhaust their retries for sure."""
+    rng = random.Random(seed)
+
+    def pick(body: dict, index: int) -> str | None:
+        if "poison" in body["messages"][-1]["content"]:
+            return "server_error"
+        return rng.choice(TRANSIENT) if rng.random() < rate else None
+
+    return pick
+
+
+def test_mixed_faults_lose_no_row_and_ledger_counts_reasons(env, tmp_path):
+    rows = [f"question {i}" + (" poison" if i % 25 == 0 else "") for i in range(150)]
+    convs = [[{"role": "user", "content": q}] for q in rows]
+    with FakeOpenAIServer(faults=mixed_faults(0.3), hang_s=1.0) as srv:
+        env.setenv("FR_TEST_API_BASE", srv.base_url)
+        client = LLMClient("faults")
+        results = client.chat_many(ROLE, convs, seed=1)
+        outcomes = srv.outcome_counts()
+        served = srv.request_count
+
+    assert len(results) == len(rows)
+    failed = [r for r in results if isinstance(r, LLMCallError)]
+    for conv, res in zip(convs, results, strict=True):
+        if isinstance(res, ChatResult):  # the answer belongs to this row, not a neighbour
+            assert res.text == default_responder({"messages": conv, "seed": 1})
+        else:
+            assert res.reason and res.reason != "other"
+    assert {r for r in rows if "poison" in r} <= {
+        q for q, r in zip(rows, results, strict=True) if isinstance(r, LLMCallError)}
+    assert sum(outcomes[k] for k in TRANSIENT) > 0.25 * served  # faults really happened
+    assert len(set(outcomes) & set(TRANSIENT)) == len(TRANSIENT)
+    assert served <= len(rows) * 3  # bounded: first try + 2 retries per row
+
+    ledger = client.write_ledger(tmp_path / "reports")
+    assert ledger["requests"] == len(rows) and ledger["api_calls"] == served
+    assert ledger["failed_requests"] == len(failed)
+    assert ledger["failures_by_reason"] == dict(sorted(Counter(f.reason for f in failed).items()))
+    assert sum(ledger["retries_by_reason"].values()) == ledger["retries"] == served - len(rows)
+    on_disk = json.loads((tmp_path / "reports" / "llm_ledger.json").read_text())
+    assert on_disk["failures_by_reason"] == ledger["failures_by_reason"]
+    # each success was cached as it completed; failures were not
+    assert len(list((tmp_path / "cache").rglob("*.json"))) == len(rows) - len(failed)
+
+
+def test_rerun_after_faults_only_retries_the_failed_rows(env):
+    convs = [[{"role": "user", "content": f"q{i}"}] for i in range(40)]
+    with FakeOpenAIServer(faults=mixed_faults(0.5, seed=3)) as srv:
+        env.setenv("FR_TEST_API_BASE", srv.base_url)
+        env.setenv("FR_LLM_MAX_RETRIES", "0")
+        first = LLMClient("a").chat_many(ROLE, convs)
+        n_failed = sum(isinstance(r, LLMCallError) for r in first)
+        before = srv.request_count
+        srv.faults = None
+        second = LLMClient("a").chat_many(ROLE, convs)
+        assert srv.request_count - before == n_failed > 0
+    assert all(isinstance(r, ChatResult) for r in second)
+
+
+def test_dead_endpoint_trips_the_breaker_after_a_bounded_number_of_calls(env):
+    env.setenv("FR_LLM_MAX_CONSECUTIVE_FAILURES", "5")
+    env.setenv("FR_LLM_CONCURRENCY", "4")
+    convs = [[{"role": "user", "content": f"q{i}"}] for i in range(200)]
+    with FakeOpenAIServer(faults=lambda body, i: "reset") as srv:
+        env.setenv("FR_TEST_API_BASE", srv.base_url)
+        client = LLMClient("dead")
+        with pytest.raises(LLMOutageError, match=r"5 calls in a row failed.*connection x5"):
+            client.chat_many(ROLE, convs)
+        assert srv.request_count <= (5 + 4) * 3
+
+
+def test_bad_key_fails_fast_without_retries_and_never_leaks(env):
+    env.setenv("FR_LLM_MAX_CONSECUTIVE_FAILURES", "3")
+    env.setenv("FR_LLM_CONCURRENCY", "1")
+    with FakeOpenAIServer(faults=lambda body, i: "auth") as srv:
+        env.setenv("FR_TEST_API_BASE", srv.base_url)
+        client = LLMClient("auth")
+        with pytest.raises(LLMCallError) as info:
+            run(client.achat(ROLE, [{"role": "user", "content": "hi"}]))
+        assert info.value.reason == "auth" and srv.request_count == 1  # not retried
+        assert SENTINEL not in str(info.value) and "***" in str(info.value)
+        with pytest.raises(LLMOutageError) as outage:
+            client.chat_many(ROLE, [[{"role": "user", "content": f"q{i}"}] for i in range(50)])
+        assert SENTINEL not in str(outage.value)
+        assert srv.request_count == 3
+
+
+def test_per_request_rejections_do_not_trip_the_breaker(env):
+    env.setenv("FR_LLM_MAX_CONSECUTIVE_FAILURES", "3")
+    convs = [[{"role": "user", "content": f"q{i}"}] for i in range(20)]
+    with FakeOpenAIServer(faults=lambda body, i: "bad_request") as srv:
+        env.setenv("FR_TEST_API_BASE", srv.base_url)
+        results = LLMClient("bad").chat_many(ROLE, convs)
+    assert [r.reason for r in results] == ["bad_request"] * 20
