@@ -19,14 +19,12 @@ import yaml
 
 from .config import ConfigError, validate
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def compose(overrides: list[str] | None = None, conf_dir: Path | None = None) -> str:
-    """The YAML text DVC would write for these overrides (validated)."""
+def compose(overrides: list[str] | None = None, conf_dir: str | Path = "conf") -> str:
+    """The YAML text DVC would write for these overrides (validated); conf_dir is relative to
+    the working directory, the repository root."""
     from dvc.utils.hydra import compose_and_dump
 
-    conf_dir = (conf_dir or ROOT / "conf").resolve()
+    conf_dir = Path(conf_dir).resolve()
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "params.yaml"
         compose_and_dump(out, str(conf_dir), None, "config", str(conf_dir), overrides or [])
@@ -38,11 +36,12 @@ def compose(overrides: list[str] | None = None, conf_dir: Path | None = None) ->
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. model=qwen")
-    ap.add_argument("--out", default=str(ROOT / "params.yaml"))
+    ap.add_argument("--out", default="params.yaml")
+    ap.add_argument("--conf-dir", default="conf")
     ap.add_argument("--check", action="store_true", help="fail if --out differs")
     args = ap.parse_args(argv)
     try:
-        text = compose(args.overrides)
+        text = compose(args.overrides, args.conf_dir)
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
