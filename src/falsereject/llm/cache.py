@@ -50,8 +50,11 @@ class DiskCache:
         try:
             with path.open(encoding="utf-8") as fh:
                 return json.load(fh)
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             return None
+        except OSError as err:
+            raise CacheError(f"cannot read LLM cache entry {path} ({err.strerror}); set "
+                             f"{ENV_DIR} to a readable, writable path") from None
         except (json.JSONDecodeError, UnicodeDecodeError):
             return None  # a corrupt entry is a miss; the next put overwrites it
 

@@ -144,6 +144,34 @@ def classify(err: BaseException) -> tuple[str, bool]:
     return "other", False
 
 
+# --- prices ---------------------------------------------------------------------------------
+
+_PRICING_CHECKED: set[str] = set()
+_UNPRICED: set[str] = set()  # models LiteLLM has no price for: their cost is reported as None
+
+
+def _prepare_pricing(model: str) -> None:
+    """Give LiteLLM a zero price entry for models it cannot price (vLLM-served, local, test).
+
+    For an unknown model LiteLLM searches its whole price map on every response, which is
+    a quarter of its per-call CPU; the ledger still reports their cost as unknown (None),
+    except for `local/` models, which really cost nothing.
+    """
+    if model in _PRICING_CHECKED:
+        return
+    _PRICING_CHECKED.add(model)
+    try:
+        litellm.get_model_info(model)
+        return
+    except Exception:  # noqa: BLE001 - LiteLLM raises several kinds for "not mapped"
+        pass
+    provider = model.split("/", 1)[0] if "/" in model else "openai"
+    litellm.model_cost[model] = {"input_cost_per_token": 0.0, "output_cost_per_token": 0.0,
+                                 "litellm_provider": provider, "mode": "chat"}
+    if not model.startswith(LOCAL_PREFIX):
+        _UNPRICED.add(model)
+
+
 # --- the embedded model as a LiteLLM custom provider ----------------------------------------
 
 
@@ -314,6 +342,7 @@ class LLMClient:
             kwargs["timeout"] = timeout
         if is_local:
             await self._ensure_local(role.model)
+        _prepare_pricing(role.model)
         self._check_outage(role.model)
         secrets = secret_values([role.api_key_env])
 
@@ -417,6 +446,8 @@ class LLMClient:
                 cost = None
         if model.startswith(LOCAL_PREFIX):
             cost = 0.0
+        elif model in _UNPRICED:
+            cost = None
         return ChatResult(
             text=text,
             reasoning=reasoning,
