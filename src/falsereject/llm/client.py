@@ -49,8 +49,21 @@ from .ledger import Ledger  # noqa: E402
 litellm.suppress_debug_info = True
 litellm.drop_params = True  # e.g. `seed` for providers without it
 litellm.telemetry = False
-for _name in ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy", "httpx"):
+# Quiet third-party loggers even under FR_LOG_LEVEL=DEBUG: their debug output can carry
+# request headers, and so API keys.
+for _name in ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy", "httpx", "httpcore", "openai",
+              "aiohttp", "urllib3"):
     logging.getLogger(_name).setLevel(logging.WARNING)
+
+
+class _DropLoopChangeNotice(logging.Filter):
+    """Each `run()` starts a new event loop by design; LiteLLM warns about that every time."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "event loop changed" not in record.getMessage()
+
+
+logging.getLogger("LiteLLM").addFilter(_DropLoopChangeNotice())
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
