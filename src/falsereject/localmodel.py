@@ -258,7 +258,10 @@ class Engine:
             self._compiler = xgr.GrammarCompiler(info)
         grammar = self._grammars.get(schema_text)
         if grammar is None:
-            grammar = self._grammars[schema_text] = self._compiler.compile_json_schema(schema_text)
+            # compact JSON: free whitespace lets a small model spend its token budget on
+            # indentation (measured: SmolLM2 wrote 100+ whitespace tokens per answer)
+            grammar = self._grammars[schema_text] = self._compiler.compile_json_schema(
+                schema_text, any_whitespace=False)
         return xgr.contrib.hf.LogitsProcessor([grammar] * n)
 
     def generate(self, reqs: list[GenRequest]) -> list[GenResult]:
@@ -281,13 +284,18 @@ class Engine:
             "pad_token_id": self.tok.pad_token_id,
             "eos_token_id": self.tok.eos_token_id,
         }
-        if first.temperature > 0:
-            kwargs.update(do_sample=True, temperature=first.temperature, top_p=first.top_p)
-            torch.manual_seed(min(r.seed for r in reqs))
-        else:
-            kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        # Decoding is "greedy" either way; sampling happens in SeededSampler, whose noise
+        # depends only on each row's own seed and step, so a request gets the same sample
+        # whichever requests share its batch (a resumed stage matches an uninterrupted one).
+        kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        processors: list[Any] = []
         if first.json_schema:
-            kwargs["logits_processor"] = [self._json_processor(first.json_schema, len(reqs))]
+            processors.append(self._json_processor(first.json_schema, len(reqs)))
+        if first.temperature > 0:
+            processors.append(SeededSampler([r.seed for r in reqs], first.temperature,
+                                            first.top_p))
+        if processors:
+            kwargs["logits_processor"] = processors
         with torch.inference_mode():
             out = self.model.generate(**enc, **kwargs)
         new = out[:, enc["input_ids"].shape[1]:]
@@ -306,6 +314,40 @@ class Engine:
             text = self.tok.decode(ids, skip_special_tokens=True).strip()
             results.append(GenResult(text, prompt_len, len(ids), finish))
         return results
+
+
+class SeededSampler:
+    """Logits processor that turns greedy decoding into temperature/top-p sampling with a
+    per-row seed (Gumbel-max: argmax(logits / T + Gumbel noise) is a draw from softmax(logits / T)).
+
+    Row i's noise at step t comes from a generator seeded by (seed_i, t) alone, so a sample does
+    not depend on the batch it ran in, unlike a global torch seed.
+    """
+
+    def __init__(self, seeds: list[int], temperature: float, top_p: float):
+        self.seeds = seeds
+        self.temperature = temperature
+        self.top_p = top_p
+        self._start: int | None = None
+
+    def __call__(self, input_ids, scores):
+        import torch
+
+        if self._start is None:
+            self._start = input_ids.shape[1]
+        step = input_ids.shape[1] - self._start
+        scores = scores.float() / self.temperature
+        if self.top_p < 1.0:
+            ordered, idx = torch.sort(scores, dim=-1, descending=True)
+            cum = torch.softmax(ordered, dim=-1).cumsum(dim=-1)
+            drop = cum - torch.softmax(ordered, dim=-1) >= self.top_p  # keeps the top token
+            scores = scores.masked_fill(drop.scatter(-1, idx, drop), float("-inf"))
+        noise = torch.empty_like(scores)
+        for i, seed in enumerate(self.seeds):
+            gen = torch.Generator().manual_seed((int(seed) * 1_000_003 + step) % 2**63)
+            u = torch.rand(scores.shape[-1], generator=gen).clamp_(1e-12, 1 - 1e-7)
+            noise[i] = -torch.log(-torch.log(u))
+        return scores + noise
 
 
 def get_engine(name: str) -> Engine:
