@@ -132,6 +132,38 @@ class ProbeConfig(Strict):
     max_tokens: int = Field(gt=0)
 
 
+# --- extract / generate (entity graphs, adversarial loop) ----------------------------------
+
+
+class ExtractConfig(Strict):
+    """Entity-graph extraction (stage `extract`)."""
+
+    k: int = Field(ge=1, le=9)  # samples per seed; an LLM vote picks one when several parse
+    retries: int = Field(ge=0)  # extra tries per sample on malformed/truncated/invalid output
+    max_entities: int = Field(ge=1)
+    max_relations: int = Field(ge=0)
+    grounded_only: bool  # drop entities whose name shares no word with the seed prompt
+
+
+class DedupConfig(Strict):
+    method: Literal["embedding", "ngram"]
+    threshold: float = Field(gt=0.0, le=1.0)  # drop a prompt at this similarity or above
+    ngram_n: int = Field(ge=1)  # word n-grams for method=ngram
+
+
+class GenerateConfig(Strict):
+    """The adversarial loop, the gates, dedup and the split (stage `generate`)."""
+
+    n_candidates: int = Field(ge=1)  # candidate prompts per seed subgraph
+    max_iterations: int = Field(ge=1)  # generator/discriminator rounds per candidate
+    retries: int = Field(ge=0)  # extra tries per agent call on unusable output
+    min_pool_refusals: int = Field(default=1, ge=1)
+    max_prompt_chars: int = Field(ge=20)
+    max_seeds: int | None = Field(default=None, gt=0)  # None: every extracted seed
+    dedup: DedupConfig
+    test_fraction: float = Field(ge=0.0, lt=1.0)
+
+
 class Params(BaseModel):
     """The whole of params.yaml. Stage sections not modelled yet pass through as dicts."""
 
@@ -143,6 +175,8 @@ class Params(BaseModel):
     experiment: ExperimentConfig
     run: RunConfig
     probe: ProbeConfig
+    extract: ExtractConfig
+    generate: GenerateConfig
 
 
 # --- loading --------------------------------------------------------------------------------

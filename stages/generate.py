@@ -1,0 +1,131 @@
+"""Stage `generate`: the adversarial multi-agent loop, from seed subgraphs to a split dataset.
+
+Reads the `ok` subgraph rows of `extract`; for each, `generate.n_candidates` candidates go
+through Generator <-> Discriminator (up to `generate.max_iterations` rounds), the refusal pool
+(`llm.refusal_pool`, kept when >= `generate.min_pool_refusals` members refuse) and the
+Orchestrator; accepted prompts are deduplicated and split train/test, stratified by category,
+seeded by `run.seed`. Every record carries its provenance; rejected candidates are kept with the
+gate that rejected them. Params: `generate`, `llm`, `run`.
+
+    python stages/generate.py --subgraphs data/extract/subgraphs.jsonl \
+        --generator-prompt prompts/generator_v1.md \
+        --discriminator-prompt prompts/discriminator_v1.md \
+        --orchestrator-prompt prompts/orchestrator_v1.md \
+        --accepted data/generate/accepted.jsonl --rejected data/generate/rejected.jsonl \
+        --train data/generate/train.jsonl --test data/generate/test.jsonl \
+        --reports-dir reports/generate
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from falsereject import stage
+from falsereject.agents import Agents
+from falsereject.config import GenerateConfig, Params
+from falsereject.curation import apply_dedup, dataset_rows, rejected_rows, yield_metrics
+from falsereject.io import InputError, read_jsonl_numbered, write_json, write_jsonl
+from falsereject.llm import LLMClient, require_credentials, run
+from falsereject.loop import run_candidate
+from falsereject.metering import MeteredClient
+from falsereject.pool import Pool
+from falsereject.templates import load_template
+
+SUBGRAPH_KEYS = ("seed_id", "category", "category_text", "seed_prompt", "status", "nodes",
+                 "edges")
+
+
+def read_subgraphs(path: str) -> list[dict[str, Any]]:
+    rows = []
+    for n, r in read_jsonl_numbered(path):
+        missing = [k for k in SUBGRAPH_KEYS if k not in r]
+        if missing:
+            raise InputError(f"{path}:{n}: subgraph row lacks {missing}")
+        if r["status"] == "ok" and not r["nodes"]:
+            raise InputError(f"{path}:{n}: status ok but no nodes")
+        rows.append(r)
+    return rows
+
+
+def select_rows(rows: list[dict[str, Any]], max_seeds: int | None) -> list[dict[str, Any]]:
+    """The `ok` rows, or `max_seeds` of them spread evenly over the (category, id) order."""
+    ok = sorted((r for r in rows if r["status"] == "ok"),
+                key=lambda r: (r["category"], r["seed_id"]))
+    if max_seeds is None or max_seeds >= len(ok):
+        return ok
+    return [ok[i * len(ok) // max_seeds] for i in range(max_seeds)]
+
+
+async def generate_all(client: Any, agents: Agents, pool: Pool, rows: list[dict[str, Any]],
+                       cfg: GenerateConfig, run_seed: int) -> list[dict[str, Any]]:
+    """Every candidate of every row, concurrently (the embedded model batches them)."""
+    return list(await asyncio.gather(*(
+        run_candidate(client, agents, pool, row, j, cfg, run_seed)
+        for row in rows for j in range(cfg.n_candidates)
+    )))
+
+
+def build_agents(p: Params, args) -> Agents:
+    return Agents(
+        generator=p.llm.roles.generator, discriminator=p.llm.roles.discriminator,
+        orchestrator=p.llm.roles.orchestrator,
+        generator_tmpl=load_template(args.generator_prompt, ("system", "user", "revise")),
+        discriminator_tmpl=load_template(args.discriminator_prompt, ("system", "user")),
+        orchestrator_tmpl=load_template(args.orchestrator_prompt, ("system", "user")),
+        max_prompt_chars=p.generate.max_prompt_chars, retries=p.generate.retries,
+    )
+
+
+def load_embed():
+    from falsereject.diversity import embedding_fn, load_embedder
+
+    return embedding_fn(load_embedder())
+
+
+def main() -> None:
+    ap = stage.parser(__doc__)
+    for flag in ("--subgraphs", "--generator-prompt", "--discriminator-prompt",
+                 "--orchestrator-prompt", "--accepted", "--rejected", "--train", "--test",
+                 "--reports-dir"):
+        ap.add_argument(flag, required=True)
+    args = ap.parse_args()
+    p = stage.params(args.params)
+    cfg = p.generate
+    all_rows = read_subgraphs(args.subgraphs)
+    rows = select_rows(all_rows, cfg.max_seeds)
+    agents = build_agents(p, args)
+    pool = Pool(p.llm.refusal_pool)
+    require_credentials([agents.generator, agents.discriminator, agents.orchestrator]
+                        + [m.llm for m in p.llm.refusal_pool if m.llm is not None])
+    embed = load_embed()
+
+    start = time.perf_counter()
+    client = LLMClient("generate")
+    metered = MeteredClient(client)
+    candidates = run(generate_all(metered, agents, pool, rows, cfg, p.run.seed))
+    candidates = apply_dedup(candidates, cfg, embed if cfg.dedup.method == "embedding" else None)
+    accepted, train, test = dataset_rows(candidates, cfg.test_fraction, p.run.seed)
+    rejected = rejected_rows(candidates)
+    metrics = yield_metrics(candidates, cfg, [m.name for m in p.llm.refusal_pool], embed,
+                            metered.summary(), seeds_in=len(all_rows), seeds_used=len(rows))
+    metrics.update(train_count=len(train), test_count=len(test),
+                   wall_time_s=round(time.perf_counter() - start, 2))
+
+    write_jsonl(args.accepted, accepted)
+    write_jsonl(args.rejected, rejected)
+    write_jsonl(args.train, train)
+    write_jsonl(args.test, test)
+    client.write_ledger(args.reports_dir)
+    write_json(f"{args.reports_dir}/metrics.json", metrics)
+    print(f"generate: {metrics['candidates_count']} candidates -> "
+          f"{metrics['discriminator_accepted_count']} discriminator-accepted -> "
+          f"{metrics['pool_refused_count']} pool-refused -> "
+          f"{metrics['orchestrator_accepted_count']} orchestrator-accepted -> "
+          f"{metrics['accepted_count']} after dedup ({len(train)} train, {len(test)} test), "
+          f"{metrics['wall_time_s']}s")
+
+
+if __name__ == "__main__":
+    stage.entrypoint(main)
