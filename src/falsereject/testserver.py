@@ -225,13 +225,16 @@ class _Handler(BaseHTTPRequestHandler):
             out = owner._completion(body, index)
             out["choices"] = []
             self._json(200, out)
-        else:
-            self._json(200, owner._completion(body, index))
+        elif self._json(200, owner._completion(body, index)):
+            with owner._lock:
+                owner.completed += 1
 
-    def _json(self, status: int, payload: dict, headers: Mapping[str, str] | None = None) -> None:
-        self._raw(status, json.dumps(payload).encode(), headers)
+    def _json(self, status: int, payload: dict, headers: Mapping[str, str] | None = None
+              ) -> bool:
+        return self._raw(status, json.dumps(payload).encode(), headers)
 
-    def _raw(self, status: int, data: bytes, headers: Mapping[str, str] | None = None) -> None:
+    def _raw(self, status: int, data: bytes, headers: Mapping[str, str] | None = None) -> bool:
+        """Send a response; False when the client was gone."""
         try:
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
@@ -241,8 +244,10 @@ class _Handler(BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(data)
             self.wfile.flush()
+            return True
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
+            return False
 
     def _reset(self) -> None:
         """Drop the connection with a TCP RST, sending nothing."""
@@ -302,6 +307,7 @@ class FakeOpenAIServer:
         self.model = model
         self.requests: list[dict] = []
         self.outcomes: list[str] = []  # per request, by arrival: "ok" or the fault kind
+        self.completed = 0  # successful completions fully sent to the client
         self.exhausted = False
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
