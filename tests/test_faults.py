@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import json
 import random
+import re
+import sys
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
@@ -18,6 +21,9 @@ ROLE = RoleModel(model="openai/test-model", temperature=0.0, top_p=1.0, max_toke
 TRANSIENT = ["rate_limit", "server_error", "unavailable", "timeout", "reset", "malformed",
              "truncated", "empty_choices"]
 SENTINEL = "sk-SENTINEL-faults-0123456789abcdef"
+CLIENT_REASONS = {"rate_limit", "timeout", "server_error", "connection", "malformed_response",
+                  "empty_response", "auth", "not_found", "bad_request", "content_filter",
+                  "context_window", "other"}
 
 
 @pytest.fixture
@@ -127,3 +133,74 @@ def test_per_request_rejections_do_not_trip_the_breaker(env):
         env.setenv("FR_TEST_API_BASE", srv.base_url)
         results = LLMClient("bad").chat_many(ROLE, convs)
     assert [r.reason for r in results] == ["bad_request"] * 20
+
+
+# --- the same guarantee through a real stage ---------------------------------------------------
+
+def extract_responder(body: dict) -> str:
+    """Plays the extractor (entities copied from the request) and the voter."""
+    user = body["messages"][-1]["content"]
+    if "choice" in json.dumps(body.get("response_format") or {}):
+        return '{"choice": 1}'
+    request = re.search(r'Request: "([^"]*)"', user).group(1)
+    words = [w for w in re.findall(r"[A-Za-z]+", request) if len(w) > 4][:3]
+    return json.dumps({"entities": [{"name": w, "type": "object"} for w in words],
+                       "relations": [{"source": words[0], "relation": "involves",
+                                      "target": words[-1]}]})
+
+
+def test_extract_stage_under_30pct_faults_records_every_seed(env, tmp_path, monkeypatch):
+    from falsereject.compose import compose
+    from falsereject.io import read_jsonl
+    from falsereject.taxonomy import CATEGORIES
+    from stages import extract
+
+    root = Path(__file__).resolve().parents[1]
+    seeds = [{**s, "category_text": CATEGORIES[s["category"]], "source": "test"}
+             for s in read_jsonl(root / "resources/seeds.jsonl")[:16]]
+    poisoned = {s["prompt"] for s in seeds[::5]}
+    (tmp_path / "seeds.jsonl").write_text("".join(json.dumps(s) + "\n" for s in seeds))
+    (tmp_path / "params.yaml").write_text(
+        compose(["llm=vllm", "extract.k=2", "extract.retries=1"], root / "conf"))
+    rng = random.Random(7)
+
+    def faults(body: dict, index: int) -> str | None:
+        if any(p in body["messages"][-1]["content"] for p in poisoned):
+            return "unavailable"
+        return rng.choice(TRANSIENT) if rng.random() < 0.3 else None
+
+    out = tmp_path / "out"
+    with FakeOpenAIServer(responder=extract_responder, faults=faults, hang_s=1.0) as srv:
+        env.setenv("FR_TEST_API_BASE", srv.base_url)
+        env.setenv("VLLM_API_BASE", srv.base_url)
+        env.setenv("VLLM_API_KEY", SENTINEL)
+        monkeypatch.chdir(root)
+        monkeypatch.setattr(sys, "argv", [
+            "extract", "--params", str(tmp_path / "params.yaml"),
+            "--seeds", str(tmp_path / "seeds.jsonl"), "--prompt", "prompts/extract_v1.md",
+            "--vote-prompt", "prompts/vote_v1.md", "--graph", str(out / "graph.json"),
+            "--subgraphs", str(out / "subgraphs.jsonl"), "--reports-dir", str(out / "rep")])
+        extract.main()
+        served, outcomes = srv.request_count, srv.outcome_counts()
+
+    rows = read_jsonl(out / "subgraphs.jsonl")
+    assert [r["seed_id"] for r in rows] == sorted(s["id"] for s in seeds)  # none lost
+    assert all(r["status"] in ("ok", "failed") for r in rows)
+    for r in rows:
+        if r["seed_prompt"] in poisoned:
+            assert r["status"] == "failed" and "llm_error:server_error" in r["reason"]
+        if r["status"] == "failed":
+            assert r["reason"]
+    assert sum(r["status"] == "ok" for r in rows) >= len(seeds) - len(poisoned) - 2
+    assert sum(outcomes[k] for k in TRANSIENT) > 0.2 * served
+
+    ledger = json.loads((out / "rep" / "llm_ledger.json").read_text())
+    llm_errors = Counter(reason.split(":", 1)[1] for r in rows for c in r["candidates"]
+                         for reason in c["retry_reasons"] if reason.startswith("llm_error:"))
+    # a vote whose call failed falls back to the consensus rule and says why
+    llm_errors.update(r["vote"]["reason"].split(":")[0] for r in rows
+                      if r["vote"]["method"] == "consensus"
+                      and r["vote"]["reason"].split(":")[0] in CLIENT_REASONS)
+    assert ledger["failures_by_reason"] == dict(sorted(llm_errors.items()))
+    assert ledger["api_calls"] == served <= ledger["requests"] * 3
+    assert SENTINEL not in (out / "rep" / "llm_ledger.json").read_text()
