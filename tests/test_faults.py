@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import json
 import random
-import re
 import sys
 from collections import Counter
 from pathlib import Path
 
 import pytest
+from server_roles import extract_responder
 
 from falsereject.config import RoleModel
 from falsereject.llm import ChatResult, LLMCallError, LLMClient, LLMOutageError, run
@@ -136,18 +136,6 @@ def test_per_request_rejections_do_not_trip_the_breaker(env):
 
 
 # --- the same guarantee through a real stage ---------------------------------------------------
-
-def extract_responder(body: dict) -> str:
-    """Plays the extractor (entities copied from the request) and the voter."""
-    user = body["messages"][-1]["content"]
-    if "choice" in json.dumps(body.get("response_format") or {}):
-        return '{"choice": 1}'
-    request = re.search(r'Request: "([^"]*)"', user).group(1)
-    words = [w for w in re.findall(r"[A-Za-z]+", request) if len(w) > 4][:3]
-    return json.dumps({"entities": [{"name": w, "type": "object"} for w in words],
-                       "relations": [{"source": words[0], "relation": "involves",
-                                      "target": words[-1]}]})
-
 
 def test_extract_stage_under_30pct_faults_records_every_seed(env, tmp_path, monkeypatch):
     from falsereject.compose import compose

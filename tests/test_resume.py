@@ -1,9 +1,10 @@
-"""Guarantee: a run killed with SIGKILL midway, then re-run, makes only the calls that had not
-completed (counted at the server) and ends byte-identical to an uninterrupted run; the cache
-holds every call that completed before the kill, and the killed run left no partial output."""
+"""Guarantee: the `extract` stage killed with SIGKILL midway, then re-run, makes only the calls
+that had not completed (counted at the server) and ends byte-identical to an uninterrupted run;
+the cache holds every call that completed before the kill, and the killed run left no output."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -11,43 +12,38 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+from server_roles import extract_responder
+
+from falsereject.compose import compose
+from falsereject.io import read_jsonl
+from falsereject.taxonomy import CATEGORIES
 from falsereject.testserver import FakeOpenAIServer
 
 ROOT = Path(__file__).resolve().parents[1]
-ROWS, CONCURRENCY = 60, 4
-
-# The LLM part of a stage, in its own process: fan out, then write the output atomically.
-DRIVER = """
-import sys
-from falsereject.config import RoleModel
-from falsereject.io import write_jsonl
-from falsereject.llm import LLMClient
-
-role = RoleModel(model="openai/test-model", temperature=0.7, top_p=1.0, max_tokens=16,
-                 api_base_env="FR_TEST_API_BASE", api_key_env="FR_TEST_API_KEY")
-convs = [[{"role": "user", "content": f"row {i}"}] for i in range(int(sys.argv[2]))]
-results = LLMClient("resume").chat_many(role, convs, seed=11)
-write_jsonl(sys.argv[1], [{"row": i, "text": r.text} for i, r in enumerate(results)])
-"""
+CONCURRENCY = 4
+OUTPUTS = ("subgraphs.jsonl", "graph.json")  # the data; reports carry wall times
 
 
-def start(out: Path, cache: Path, srv: FakeOpenAIServer) -> subprocess.Popen:
-    env = {**os.environ, "FR_LLM_CACHE_DIR": str(cache), "FR_TEST_API_BASE": srv.base_url,
-           "FR_TEST_API_KEY": "sk-test", "FR_LLM_CONCURRENCY": str(CONCURRENCY)}
-    return subprocess.Popen([sys.executable, "-c", DRIVER, str(out), str(ROWS)], cwd=ROOT,
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+@pytest.fixture
+def inputs(tmp_path) -> Path:
+    seeds = [{**s, "category_text": CATEGORIES[s["category"]], "source": "test"}
+             for s in read_jsonl(ROOT / "resources/seeds.jsonl")[:20]]
+    (tmp_path / "seeds.jsonl").write_text("".join(json.dumps(s) + "\n" for s in seeds))
+    (tmp_path / "params.yaml").write_text(
+        compose(["llm=vllm", "extract.k=2", "extract.retries=1"], ROOT / "conf"))
+    return tmp_path
 
 
-def cache_entries(cache: Path) -> int:
-    return sum(1 for _ in cache.rglob("*.json"))
-
-
-def wait_until(pred, timeout_s: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not pred():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out")
-        time.sleep(0.01)
+def start(inputs: Path, out: Path, cache: Path, srv: FakeOpenAIServer) -> subprocess.Popen:
+    env = {**os.environ, "FR_LLM_CACHE_DIR": str(cache), "VLLM_API_BASE": srv.base_url,
+           "VLLM_API_KEY": "sk-test", "FR_LLM_CONCURRENCY": str(CONCURRENCY)}
+    cmd = [sys.executable, "stages/extract.py", "--params", str(inputs / "params.yaml"),
+           "--seeds", str(inputs / "seeds.jsonl"), "--prompt", "prompts/extract_v1.md",
+           "--vote-prompt", "prompts/vote_v1.md", "--graph", str(out / "graph.json"),
+           "--subgraphs", str(out / "subgraphs.jsonl"), "--reports-dir", str(out / "reports")]
+    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
 
 
 def finish(proc: subprocess.Popen) -> None:
@@ -55,26 +51,35 @@ def finish(proc: subprocess.Popen) -> None:
     assert proc.returncode == 0, err.decode()[-3000:]
 
 
-def test_sigkill_then_rerun_makes_only_missing_calls(tmp_path):
-    kill_after = ROWS // 3
-    out, cache = tmp_path / "resumed.jsonl", tmp_path / "cache"
-    with FakeOpenAIServer(latency_s=0.05) as srv:
-        proc = start(out, cache, srv)
-        wait_until(lambda: srv.completed >= kill_after or proc.poll() is not None)
+def cache_entries(cache: Path) -> int:
+    return sum(1 for _ in cache.rglob("*.json"))
+
+
+def test_sigkill_then_rerun_makes_only_missing_calls(inputs, tmp_path):
+    resumed, cache = tmp_path / "resumed", tmp_path / "cache"
+    with FakeOpenAIServer(responder=extract_responder, latency_s=0.05) as srv:
+        # uninterrupted reference run: every call once
+        finish(start(inputs, tmp_path / "reference", tmp_path / "ref-cache", srv))
+        total = srv.request_count
+        assert total >= 40
+
+        proc = start(inputs, resumed, cache, srv)
+        deadline = time.monotonic() + 120
+        while srv.completed < total + total // 3 and proc.poll() is None:
+            assert time.monotonic() < deadline, "the stage never got going"
+            time.sleep(0.005)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
         assert proc.returncode == -signal.SIGKILL
-        sent, entries = srv.completed, cache_entries(cache)
-        assert not out.exists() and not list(tmp_path.glob(".resumed*"))  # nothing partial
-        # flushed per call: at most the calls in flight at the kill are lost
-        assert sent - CONCURRENCY <= entries <= sent and entries < ROWS
+        sent, entries = srv.completed - total, cache_entries(cache)
+        assert not resumed.exists() or not any(resumed.rglob("*.json*"))  # nothing partial
+        # flushed as each call completes: only the calls in flight at the kill are lost
+        assert sent - CONCURRENCY <= entries <= sent and 0 < entries < total
 
         before = srv.request_count
-        finish(start(out, cache, srv))
-        assert srv.request_count - before == ROWS - entries
-
-        fresh_out = tmp_path / "uninterrupted.jsonl"
-        before = srv.request_count
-        finish(start(fresh_out, tmp_path / "fresh-cache", srv))
-        assert srv.request_count - before == ROWS
-    assert out.read_bytes() == fresh_out.read_bytes()
+        finish(start(inputs, resumed, cache, srv))
+        assert srv.request_count - before == total - entries
+    for name in OUTPUTS:
+        assert (resumed / name).read_bytes() == (tmp_path / "reference" / name).read_bytes()
+    ledger = json.loads((resumed / "reports" / "llm_ledger.json").read_text())
+    assert ledger["cache_hits"] == entries and ledger["api_calls"] == total - entries
