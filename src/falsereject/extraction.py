@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .config import ExtractConfig, RoleModel
-from .graph import ENTITY_TYPES, Edge, Node, clean_label, normalize_name, subgraph
+from .graph import ENTITY_TYPES, RELATION_TYPES, Edge, Node, clean_label, normalize_name, subgraph
 from .llm import LLMCallError
 from .parsing import ParseError, extract_json
 from .templates import PromptTemplate
@@ -32,8 +32,13 @@ def call_seed(run_seed: int, *parts: object) -> int:
     return int(hashlib.sha256(text.encode()).hexdigest()[:8], 16)
 
 
+# Names: letters first, then letters/digits/space/'/-, so constrained decoding cannot wander
+# into markup or code (a 135M model sampled at T=0.7 otherwise writes "<path class=...").
+NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9' -]{1,29}$"
+
+
 def extract_schema(max_entities: int, max_relations: int) -> dict[str, Any]:
-    name = {"type": "string", "minLength": 2, "maxLength": 32}
+    name = {"type": "string", "pattern": NAME_PATTERN}
     return {
         "type": "object",
         "properties": {
@@ -49,8 +54,8 @@ def extract_schema(max_entities: int, max_relations: int) -> dict[str, Any]:
                 "items": {"type": "object", "additionalProperties": False,
                           "required": ["source", "relation", "target"],
                           "properties": {"source": name,
-                                         "relation": {"type": "string", "minLength": 2,
-                                                      "maxLength": 24},
+                                         "relation": {"type": "string",
+                                                      "enum": list(RELATION_TYPES)},
                                          "target": name}},
             },
         },
@@ -116,8 +121,8 @@ def parse_extraction(obj: Any, seed_prompt: str, cfg: ExtractConfig) -> Extracti
         if not isinstance(rel, dict):
             continue
         src, tgt = (normalize_name(str(rel.get(k, ""))) for k in ("source", "target"))
-        label = " ".join(str(rel.get("relation", "")).lower().split())[:24]
-        if src and tgt and label:
+        label = "_".join(str(rel.get("relation", "")).lower().split())
+        if src and tgt and label in RELATION_TYPES:
             edges.append(Edge(src, tgt, label))
     kept_nodes, kept_edges = subgraph(nodes, edges)
     return Extraction(tuple(kept_nodes), tuple(kept_edges), dropped_e,
@@ -211,7 +216,8 @@ async def extract_seed(client, role: RoleModel, tmpl: PromptTemplate, vote_tmpl:
     msgs = [{"role": "system", "content": tmpl.render("system")},
             {"role": "user", "content": tmpl.render("user", prompt=seed["prompt"],
                                                     max_entities=cfg.max_entities,
-                                                    max_relations=cfg.max_relations)}]
+                                                    max_relations=cfg.max_relations,
+                                                    relation_types=", ".join(RELATION_TYPES))}]
     samples = await asyncio.gather(*(
         sample_extraction(client, role, msgs, seed["prompt"], cfg,
                           [call_seed(run_seed, "extract", seed["id"], i, a)

@@ -19,6 +19,10 @@ from typing import Any
 import networkx as nx
 
 ENTITY_TYPES = ("person", "place", "object", "concept", "organization", "action")
+# Typed edges (the paper leaves edge types open): a closed set keeps a weak extractor's edges
+# readable and lets graphs from different extractors be compared.
+RELATION_TYPES = ("uses", "targets", "harms", "owns", "located_in", "part_of", "involves",
+                  "related_to")
 _LEADING = {"a", "an", "the", "my", "his", "her", "their", "our", "your", "its", "some"}
 
 
