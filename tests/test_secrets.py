@@ -15,6 +15,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from server_roles import pipeline_responder
 
 from falsereject.testserver import FakeOpenAIServer
 
@@ -50,7 +51,7 @@ def files_containing(root: Path, needle: bytes) -> list[str]:
 def test_sentinel_key_leaves_no_trace(tmp_path):
     repo, cache = tmp_path / "repo", tmp_path / "llmcache"
     copy_repo(repo)
-    with FakeOpenAIServer() as srv:
+    with FakeOpenAIServer(responder=pipeline_responder) as srv:
         env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}",
                "VLLM_API_KEY": SENTINEL, "VLLM_API_BASE": srv.base_url,
                "FR_LLM_CACHE_DIR": str(cache), "FR_LOG_LEVEL": "DEBUG",
