@@ -192,3 +192,15 @@ def test_extract_stage_under_30pct_faults_records_every_seed(env, tmp_path, monk
     assert ledger["failures_by_reason"] == dict(sorted(llm_errors.items()))
     assert ledger["api_calls"] == served <= ledger["requests"] * 3
     assert SENTINEL not in (out / "rep" / "llm_ledger.json").read_text()
+
+
+def test_a_rate_limit_pauses_every_call_to_that_model(env):
+    env.setenv("FR_LLM_CONCURRENCY", "4")
+    convs = [[{"role": "user", "content": f"q{i}"}] for i in range(12)]
+    with FakeOpenAIServer(faults=["rate_limit"], retry_after_s=0.6, latency_s=0.05) as srv:
+        env.setenv("FR_TEST_API_BASE", srv.base_url)
+        results = LLMClient("rl").chat_many(ROLE, convs)
+        first, later = srv.arrivals[0], srv.arrivals[4:]
+    assert all(isinstance(r, ChatResult) for r in results)
+    # after the 429 no new request goes out until Retry-After has passed
+    assert later and min(later) - first >= 0.6

@@ -29,6 +29,7 @@ import random
 import socket
 import struct
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -308,6 +309,7 @@ class FakeOpenAIServer:
         self.requests: list[dict] = []
         self.outcomes: list[str] = []  # per request, by arrival: "ok" or the fault kind
         self.completed = 0  # successful completions fully sent to the client
+        self.arrivals: list[float] = []  # time.monotonic() of each request, by arrival
         self.exhausted = False
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
@@ -374,6 +376,7 @@ class FakeOpenAIServer:
                 return None, None
             index = len(self.requests)
             self.requests.append(body)
+            self.arrivals.append(time.monotonic())
             fault = self._pick_fault(body, index)
             self.outcomes.append(fault or "ok")
         return index, fault

@@ -290,6 +290,7 @@ class LLMClient:
         self._streak: dict[str, list[str]] = {}  # model -> reasons of consecutive failures
         self._outage: dict[str, str] = {}  # model -> message, once the breaker tripped
         self._local_ready: set[str] = set()
+        self._cooldown_until: dict[str, float] = {}  # model -> monotonic time (rate limits)
 
     # a semaphore belongs to one event loop; stages may call asyncio.run more than once
     def _sem(self) -> asyncio.Semaphore:
@@ -367,6 +368,10 @@ class LLMClient:
             self.cache.put(key, {k: v for k, v in asdict(result).items() if k != "cached"})
         return result
 
+    async def _wait_cooldown(self, model: str) -> None:
+        while (wait := self._cooldown_until.get(model, 0) - time.monotonic()) > 0:
+            await asyncio.sleep(wait)
+
     async def _ensure_local(self, model: str) -> None:
         """Load an embedded model before the first call: a missing model is a setup error
         (ModelUnavailableError, raised here), not a per-row failure to retry."""
@@ -401,6 +406,7 @@ class LLMClient:
                                  secrets: list[str]) -> ChatResult:
         attempt = 0
         while True:
+            await self._wait_cooldown(model)
             self.ledger.record_attempt(model, retry=attempt > 0)
             start = time.perf_counter()
             try:
@@ -432,6 +438,10 @@ class LLMClient:
                 hinted = retry_after_s(err)
                 if hinted is not None:
                     delay = max(delay, min(hinted, 60.0))
+                if reason == "rate_limit":
+                    # the limit is per key, not per request: every call to this model pauses
+                    until = time.monotonic() + delay
+                    self._cooldown_until[model] = max(self._cooldown_until.get(model, 0), until)
                 log.debug("retrying %s after %s (%.2fs)", model, reason, delay)
                 await asyncio.sleep(delay)
                 attempt += 1
