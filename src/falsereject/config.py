@@ -164,6 +164,125 @@ class GenerateConfig(Strict):
     test_fraction: float = Field(ge=0.0, lt=1.0)
 
 
+# --- structure (structured responses + export) and sft (fine-tuning the student) ----------
+
+
+class PartTokens(Strict):
+    """max_tokens of each call under strategy per_part."""
+
+    acknowledge: int = Field(gt=0)
+    safe_answer: int = Field(gt=0)
+    caution: int = Field(gt=0)
+    closing: int = Field(gt=0)
+    safe_reading: int = Field(gt=0)
+    unsafe_reading: int = Field(gt=0)
+    plan: int = Field(gt=0)
+
+
+class SingleTokens(Strict):
+    """max_tokens of the one call per response under strategy single."""
+
+    instruct: int = Field(gt=0)
+    cot: int = Field(gt=0)
+
+
+class PartWords(Strict):
+    """The checker's minimum word count of each answer part and of each reasoning part."""
+
+    acknowledge: int = Field(ge=1)
+    safe_answer: int = Field(ge=1)
+    caution: int = Field(ge=1)
+    closing: int = Field(ge=1)
+    reasoning: int = Field(ge=1)
+
+
+class StructureConfig(Strict):
+    """Structured responses (stage `structure`): how the responder is asked, what passes."""
+
+    strategy: Literal["per_part", "single"]
+    max_records: int | None = Field(default=None, gt=0)  # None: every training prompt
+    max_attempts: int = Field(ge=1, le=10)  # 1 + regenerations before a drop
+    retry_min_temperature: float = Field(ge=0.0, le=2.0)  # regenerations sample at least this hot
+    part_max_tokens: PartTokens
+    single_max_tokens: SingleTokens
+    min_words: PartWords
+    require_resource_pointer: bool  # the caution part must point to a professional/resource
+    min_distinct_trigrams: float = Field(ge=0.0, le=1.0)  # below: a part is a repetition loop
+    trim_truncated: bool  # per_part: cut a length-stopped part back to its last full sentence
+    # per_part: the cot solution's four parts are generated anew, or are the instruct parts
+    cot_answer: Literal["generate", "reuse_instruct"]
+
+
+class LoraParams(Strict):
+    r: int = Field(gt=0)
+    alpha: int = Field(gt=0)
+    dropout: float = Field(ge=0.0, lt=1.0)
+    target_modules: str | list[str]  # "all-linear" or module names
+
+
+class MixConfig(Strict):
+    """Optional general instruction data mixed into SFT (the paper mixes Tulu-3 / OpenThoughts)."""
+
+    source: Literal["none", "hf", "jsonl"]
+    hf_id: str | None
+    hf_revision: str | None
+    hf_name: str | None
+    hf_split: str | None
+    path: str | None
+    messages_field: str  # column with the conversation: `messages` (role/content) or ShareGPT
+    sample_size: int = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _source_fields(self) -> MixConfig:
+        if self.source == "hf" and not (self.hf_id and self.hf_revision and self.hf_split):
+            raise ValueError("mix source=hf needs hf_id, hf_revision and hf_split")
+        if self.source == "jsonl" and not self.path:
+            raise ValueError("mix source=jsonl needs `path`")
+        if self.source != "none" and self.sample_size == 0:
+            raise ValueError(f"mix source={self.source} needs sample_size > 0")
+        return self
+
+
+class SftSamples(Strict):
+    """Greedy answers of base and fine-tuned student to held-out prompts (reports/sft)."""
+
+    n_prompts: int = Field(ge=0)
+    max_new_tokens: int = Field(gt=0)
+
+
+class SftConfig(Strict):
+    """Fine-tuning of the student (conf/sft/). Device and precision come from the hardware."""
+
+    name: str
+    method: Literal["lora", "full"]
+    mode: Literal["instruct", "cot"]  # which response field is the assistant target
+    lora: LoraParams | None
+    max_steps: int | None = Field(default=None, gt=0)
+    epochs: float | None = Field(default=None, gt=0)
+    batch_size: int = Field(gt=0)  # effective: sequences per optimizer step over all devices
+    max_length: int = Field(gt=0)  # tokens per sequence (capped by model.max_seq_len)
+    learning_rate: float = Field(gt=0)
+    lr_scheduler: Literal["linear", "cosine", "constant", "constant_with_warmup"]
+    warmup_ratio: float = Field(ge=0.0, lt=1.0)
+    weight_decay: float = Field(ge=0.0)
+    max_grad_norm: float = Field(gt=0)
+    logging_steps: int = Field(ge=1)
+    system_prompt: str | None  # None: the chat template's default
+    merge_adapter: bool  # LoRA: also save merged weights under models/sft/merged
+    mix: MixConfig
+    samples: SftSamples
+
+    @model_validator(mode="after")
+    def _method_fields(self) -> SftConfig:
+        if (self.method == "lora") != (self.lora is not None):
+            raise ValueError("method=lora needs a `lora` block; method=full needs lora: null")
+        if (self.max_steps is None) == (self.epochs is None):
+            raise ValueError("set exactly one of max_steps and epochs (the other null)")
+        if self.merge_adapter and self.method != "lora":
+            raise ValueError("merge_adapter applies to method=lora only")
+        return self
+
+
 class Params(BaseModel):
     """The whole of params.yaml. Stage sections not modelled yet pass through as dicts."""
 
@@ -177,6 +296,8 @@ class Params(BaseModel):
     probe: ProbeConfig
     extract: ExtractConfig
     generate: GenerateConfig
+    structure: StructureConfig
+    sft: SftConfig
 
 
 # --- loading --------------------------------------------------------------------------------
