@@ -1,0 +1,134 @@
+"""Stage `eval@<benchmark>`: base and fine-tuned student (plus extra models) answer one
+benchmark; the judge cascade classifies every answer; metrics with bootstrap CIs.
+
+Reads: the benchmark's source (eval.benchmarks.<name>), the test split (own_test), models/sft,
+prompts/judge/. Params: eval, model, llm.roles.judge, run.
+Writes: <out-dir>/verdicts.jsonl (per sample x model: response, verdict, judge route, judge
+identity hash), <out-dir>/details.json (all metrics, per-category rows, provenance),
+<reports-dir>/metrics.json (flat keys for `dvc metrics`), <reports-dir>/llm_ledger.json and
+timing.json.
+A disabled benchmark writes empty outputs marked `enabled: false` and loads nothing.
+
+    python stages/eval.py --benchmark own_test --test-split data/generate/test.jsonl \
+        --sft-dir models/sft --prompts-dir prompts/judge --out-dir data/eval/own_test \
+        --reports-dir reports/eval/own_test
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from falsereject import stage
+from falsereject.benchmarks import KINDS, load_benchmark, source_description
+from falsereject.benchmarks.sources import is_pinned
+from falsereject.config import ConfigError, Params
+from falsereject.evaluation import BASE, SFT, evaluate, models_under_test
+from falsereject.io import write_json, write_jsonl
+from falsereject.judge import Judge, load_template
+from falsereject.metrics import group_metrics, paired_metrics, per_category
+
+log = logging.getLogger("eval")
+
+
+def benchmark_metrics(rows: list[dict], models: list[str], p: Params) -> dict[str, float]:
+    boot = {"n_resamples": p.eval.bootstrap_samples, "seed": p.run.seed,
+            "level": p.eval.ci_level}
+    out: dict[str, float] = {"n_samples": len({r["sample_id"] for r in rows})}
+    for m in models:
+        out.update(group_metrics([r for r in rows if r["model"] == m], m, **boot))
+    base = [r for r in rows if r["model"] == BASE]
+    sft = [r for r in rows if r["model"] == SFT]
+    if base and sft:
+        out.update(paired_metrics(base, sft, "sft_minus_base", **boot))
+    return out
+
+
+def run(p: Params, name: str, *, client: Any, base_id: str, sft_id: str,
+        test_split: str | None, prompts_dir: str) -> dict[str, Any]:
+    """Evaluate benchmark `name`; returns rows, details and flat metrics (no I/O but reads)."""
+    cfg = p.eval.benchmarks[name]
+    samples = load_benchmark(name, cfg, pipeline_path=test_split,
+                             max_samples=p.eval.max_samples_per_benchmark, seed=p.run.seed)
+    template = load_template(prompts_dir, p.eval.judge.prompt) \
+        if p.eval.judge.mode != "fast" else None
+    judge = Judge(p.eval.judge, p.llm.roles.judge, template, client)
+    models = models_under_test(base_id, sft_id, p.eval.generation, p.eval.extra_models)
+    from falsereject.llm import run as run_async  # imports litellm: not for disabled stages
+
+    rows = run_async(evaluate(client, judge, models, samples,
+                              system_prompt=p.eval.generation.system_prompt, seed=p.run.seed))
+    names = [m.name for m in models]
+    metrics = benchmark_metrics(rows, names, p)
+    categories = per_category(rows)
+    module = KINDS[cfg.kind]
+    details = {
+        "benchmark": name, "kind": cfg.kind, "enabled": True,
+        "source": source_description(cfg.source, test_split),
+        "source_pinned": is_pinned(cfg.source),
+        "citation": module.CITATION, "upstream_revision": module.REVISION,
+        "n_samples": len(samples),
+        "n_benign": sum(s.label == "benign" for s in samples),
+        "n_toxic": sum(s.label == "toxic" for s in samples),
+        "models": [{"name": m.name, "model_id": m.role.model} for m in models],
+        "judge": {"id": judge.identity, "mode": p.eval.judge.mode,
+                  "prompt": p.eval.judge.prompt, "output_format": p.eval.judge.output_format,
+                  "model": p.llm.roles.judge.model},
+        "metrics": metrics, "per_category": categories,
+    }
+    return {"rows": rows, "details": details, "metrics": metrics, "per_category": categories}
+
+
+def main() -> None:
+    ap = stage.parser(__doc__)
+    ap.add_argument("--benchmark", required=True)
+    ap.add_argument("--test-split", required=True)
+    ap.add_argument("--sft-dir", required=True)
+    ap.add_argument("--prompts-dir", required=True)
+    ap.add_argument("--out-dir", required=True)
+    ap.add_argument("--reports-dir", required=True)
+    args = ap.parse_args()
+    p = stage.params(args.params)
+    if args.benchmark not in p.eval.benchmarks:
+        raise ConfigError(f"eval.benchmarks has no {args.benchmark!r}; known: "
+                                f"{sorted(p.eval.benchmarks)}")
+    out, rep = Path(args.out_dir), Path(args.reports_dir)
+    if not p.eval.benchmarks[args.benchmark].enabled:
+        write_jsonl(out / "verdicts.jsonl", [])
+        write_json(out / "details.json", {"benchmark": args.benchmark, "enabled": False})
+        write_json(rep / "metrics.json", {"enabled": False})
+        write_json(rep / "llm_ledger.json", {})
+        write_json(rep / "timing.json", {})
+        print(f"eval@{args.benchmark}: disabled (eval.benchmarks.{args.benchmark}.enabled)")
+        return
+
+    from falsereject.llm import LLMClient, require_credentials
+    from falsereject.student import register_student
+
+    require_credentials([p.llm.roles.judge, *p.eval.extra_models])
+    start = time.perf_counter()
+    base_id = register_student(p.model)
+    sft_id = register_student(p.model, args.sft_dir)
+    client = LLMClient(f"eval@{args.benchmark}")
+    result = run(p, args.benchmark, client=client, base_id=base_id, sft_id=sft_id,
+                 test_split=args.test_split, prompts_dir=args.prompts_dir)
+    wall = time.perf_counter() - start
+    write_jsonl(out / "verdicts.jsonl", result["rows"])
+    write_json(out / "details.json", result["details"])
+    write_json(rep / "metrics.json", {"enabled": True, **result["metrics"]})
+    client.write_ledger(rep)
+    write_json(rep / "timing.json", {"wall_s": round(wall, 2),
+                                     "rows": len(result["rows"])})
+    m = result["metrics"]
+    for name in (BASE, SFT):
+        print(f"eval@{args.benchmark} {name}: "
+              + ", ".join(f"{k.removeprefix(name + '_')}={m[k]:.3f}" for k in
+                          (f"{name}_compliance_rate", f"{name}_usr_benign",
+                           f"{name}_usr_toxic", f"{name}_undetermined_share") if k in m))
+    print(f"eval@{args.benchmark}: {len(result['rows'])} verdicts in {wall:.1f}s")
+
+
+if __name__ == "__main__":
+    stage.entrypoint(main)
