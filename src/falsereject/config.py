@@ -283,6 +283,112 @@ class SftConfig(Strict):
         return self
 
 
+# --- eval (benchmarks, judge, metrics) -----------------------------------------------------
+
+BENCHMARK_KINDS = ("own_test", "falsereject", "xstest", "orbench", "harmful_control",
+                   "local_file")
+
+
+class BenchmarkSource(Strict):
+    """Where a benchmark's rows come from: the pipeline's test split (`pipeline`, path given by
+    dvc.yaml), a local `file`, a Hugging Face dataset (`hf`) or a pinned `url`."""
+
+    type: Literal["pipeline", "file", "hf", "url"]
+    path: str | None = None
+    format: Literal["jsonl", "csv"] | None = None
+    hf_id: str | None = None
+    revision: str | None = None
+    subset: str | None = None
+    split: str | None = None
+    url: str | None = None
+    sha256: str | None = None
+
+    @model_validator(mode="after")
+    def _type_fields(self) -> BenchmarkSource:
+        if self.type == "file" and not (self.path and self.format):
+            raise ValueError("source type=file needs `path` and `format` (jsonl or csv)")
+        if self.type == "hf" and not (self.hf_id and self.revision and self.split):
+            raise ValueError("source type=hf needs `hf_id`, `revision` and `split`")
+        if self.type == "url" and not (self.url and self.sha256 and self.format):
+            raise ValueError("source type=url needs `url`, `sha256` and `format`")
+        return self
+
+
+class BenchmarkConfig(Strict):
+    """One benchmark of `eval.benchmarks`; the dict key names its stage (`eval@<key>`)."""
+
+    kind: Literal["own_test", "falsereject", "xstest", "orbench", "harmful_control",
+                  "local_file"]
+    enabled: bool
+    max_samples: int | None = Field(default=None, gt=0)
+    source: BenchmarkSource
+    # local_file / hf-hosted control sets: upstream column -> field (prompt, id, category, label)
+    columns: dict[str, str] = Field(default_factory=dict)
+    # one label for every row, or `columns.label` values mapped by `label_values`
+    label: Literal["benign", "toxic"] | None = None
+    label_values: dict[str, Literal["benign", "toxic"]] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _kind_fields(self) -> BenchmarkConfig:
+        if (self.kind == "own_test") != (self.source.type == "pipeline"):
+            raise ValueError("kind=own_test goes with source type=pipeline (and only it)")
+        if self.kind == "orbench" and self.label is None:
+            raise ValueError("kind=orbench needs `label` (benign for hard-1k, toxic for toxic)")
+        if self.kind == "local_file":
+            if "prompt" not in self.columns:
+                raise ValueError("kind=local_file needs columns.prompt")
+            if self.label is None and not ("label" in self.columns and self.label_values):
+                raise ValueError("kind=local_file needs `label` (whole file) or columns.label "
+                                 "with label_values (per row)")
+        return self
+
+
+class JudgeConfig(Strict):
+    """The three-class judge: `fast` (refusal detector only), `llm` (LLM judge only) or
+    `cascade` (detector first, the LLM judge for what it leaves undecided)."""
+
+    mode: Literal["fast", "llm", "cascade"]
+    # fast-path outcomes the cascade accepts without asking the LLM judge
+    fast_accept: list[Literal["refusal", "compliance"]]
+    prompt: str = Field(pattern=r"^[a-z0-9_]+$")  # template prompts/judge/<prompt>.txt
+    output_format: Literal["brackets", "json"]
+    max_response_chars: int = Field(gt=0)
+
+
+class EvalGenerationConfig(Strict):
+    """How models under test answer benchmark prompts."""
+
+    max_tokens: int = Field(gt=0)
+    temperature: float = Field(ge=0.0, le=2.0)
+    system_prompt: str | None
+
+
+class CalibrationConfig(Strict):
+    path: str
+    llm_max_rows: int | None = Field(default=None, gt=0)
+
+
+class EvalConfig(Strict):
+    benchmarks: dict[str, BenchmarkConfig]
+    judge: JudgeConfig
+    generation: EvalGenerationConfig
+    max_samples_per_benchmark: int | None = Field(default=None, gt=0)
+    bootstrap_samples: int = Field(ge=0)
+    ci_level: float = Field(gt=0.0, lt=1.0)
+    extra_models: list[RoleModel]
+    calibration: CalibrationConfig
+
+    @model_validator(mode="after")
+    def _benchmark_keys(self) -> EvalConfig:
+        import re
+
+        for key in self.benchmarks:
+            if not re.fullmatch(r"[a-z][a-z0-9_]*", key):
+                raise ValueError(f"benchmark key {key!r}: use lower_snake_case (it names a "
+                                 "dvc stage and an output folder)")
+        return self
+
+
 class Params(BaseModel):
     """The whole of params.yaml. Stage sections not modelled yet pass through as dicts."""
 
@@ -294,6 +400,7 @@ class Params(BaseModel):
     experiment: ExperimentConfig
     run: RunConfig
     probe: ProbeConfig
+    eval: EvalConfig
     extract: ExtractConfig
     generate: GenerateConfig
     structure: StructureConfig
