@@ -4,8 +4,9 @@ alone, cascade) with the labelled calibration file, computed on every run.
 Reads: eval.calibration.path (default resources/judge_calibration.jsonl), prompts/judge/.
 Params: eval, llm.roles.judge, run.
 Writes: <out> (per row x configuration: verdict, route, rule, judge output, judge identity),
-<reports-dir>/metrics.json (accuracy, kappa, coverage, per-class precision/recall, confusion
-matrix; three-class and binary), <reports-dir>/llm_ledger.json and timing.json.
+<reports-dir>/metrics.json (flat: accuracy, kappa, coverage, per-class precision/recall of each
+configuration), <reports-dir>/details.json (the same plus confusion matrices, three-class and
+binary), <reports-dir>/llm_ledger.json and timing.json.
 
     python stages/calibrate.py --prompts-dir prompts/judge \
         --out data/calibrate/verdicts.jsonl --reports-dir reports/calibrate
@@ -19,6 +20,7 @@ from typing import Any
 
 from falsereject import stage
 from falsereject.calibration import (
+    flat_metrics,
     judge_rows,
     judges,
     label_scheme,
@@ -74,7 +76,8 @@ def main() -> None:
     client = LLMClient("calibrate")
     records, metrics = run(p, client=client, prompts_dir=args.prompts_dir)
     write_jsonl(args.out, records)
-    write_json(Path(args.reports_dir) / "metrics.json", metrics)
+    write_json(Path(args.reports_dir) / "details.json", metrics)
+    write_json(Path(args.reports_dir) / "metrics.json", flat_metrics(metrics))
     client.write_ledger(args.reports_dir)
     write_json(Path(args.reports_dir) / "timing.json",
                {"wall_s": round(time.perf_counter() - start, 2), "rows": metrics["n_rows"]})

@@ -1,12 +1,13 @@
 """Stage `report`: one human-readable summary of the evaluation, base and fine-tuned side by
 side, with the judge calibration numbers and figures as PNG (renders offline).
 
-Reads: <eval-dir>/*/details.json (every eval@<benchmark>), <calibration> metrics.
+Reads: <eval-dir>/*/details.json (every eval@<benchmark>), <calibration> (calibrate's
+details.json).
 Params: experiment.
 Writes: <out-dir>/summary.md, <out-dir>/compliance_vs_usr.png, <out-dir>/per_category.png,
 <out-dir>/models.csv and <out-dir>/per_category.csv (data of the `dvc plots` definitions).
 
-    python stages/report.py --eval-dir data/eval --calibration reports/calibrate/metrics.json \
+    python stages/report.py --eval-dir data/eval --calibration reports/calibrate/details.json \
         --out-dir reports/eval
 """
 

@@ -141,6 +141,14 @@ def test_calibrate_scores_every_configuration(params, root):
     assert len(records) == 3 * 9 + metrics["fast_all_rows"]["three_class"]["n"]
     json.dumps(metrics)  # serializable
     assert calibrate_stage.headline(metrics).count("calibrate") == 4
+    from falsereject.calibration import flat_metrics
+
+    flat = flat_metrics(metrics)
+    assert flat["llm_accuracy"] == pytest.approx(3 / 9) and flat["n_rows"] == 9
+    assert flat["llm_safe_partial_compliance_recall"] == 1.0
+    assert "llm_direct_refusal_precision" not in flat  # never predicted: undefined, omitted
+    assert all(isinstance(v, int | float) and math.isfinite(v) for v in flat.values())
+    assert all(k == k.lower() and "." not in k for k in flat)
 
 
 def test_calibration_file_errors_and_binary_labels(tmp_path):

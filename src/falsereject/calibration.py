@@ -128,3 +128,27 @@ def summarize(records: Sequence[dict[str, Any]], scheme: str,
         out[name] = block
     out["n_rows"] = len({r["id"] for r in records if r["configuration"] != FAST_ALL})
     return out
+
+
+def flat_metrics(summary: dict[str, Any]) -> dict[str, float | int | str]:
+    """The headline numbers of `summarize` as flat snake_case keys for `dvc metrics`
+    (confusion matrices stay in the nested summary)."""
+    out: dict[str, float | int | str] = {"n_rows": summary["n_rows"]}
+    for name in (*CONFIGURATIONS, FAST_ALL):
+        block = summary.get(name)
+        if not block:
+            continue
+        main = block.get("three_class") or block["binary"]
+        values: dict[str, Any] = {
+            "n": main["n"], "accuracy": main["accuracy"], "kappa": main["kappa"],
+            "coverage": main["coverage"], "binary_accuracy": block["binary"]["accuracy"],
+            "binary_kappa": block["binary"]["kappa"],
+            "llm_judged_share": block["llm_judged_share"],
+            "llm_routed_accuracy": block["llm_routed_accuracy"],
+        }
+        for cls, pr in main["per_class"].items():
+            values[f"{cls}_precision"] = pr["precision"]
+            values[f"{cls}_recall"] = pr["recall"]
+        out.update({f"{name}_{k}": v for k, v in values.items() if v is not None})
+    return out
+

@@ -285,10 +285,6 @@ class SftConfig(Strict):
 
 # --- eval (benchmarks, judge, metrics) -----------------------------------------------------
 
-BENCHMARK_KINDS = ("own_test", "falsereject", "xstest", "orbench", "harmful_control",
-                   "local_file")
-
-
 class BenchmarkSource(Strict):
     """Where a benchmark's rows come from: the pipeline's test split (`pipeline`, path given by
     dvc.yaml), a local `file`, a Hugging Face dataset (`hf`) or a pinned `url`."""

@@ -157,6 +157,11 @@ def _calibration_warnings(cal: dict[str, Any]) -> list[str]:
             notes.append(f"- **`{name}` agrees with the labels no better than chance** (kappa "
                          f"{fmt(kappa)}); it answers `{top}` for {share:.0%} of rows. Verdicts "
                          "it decides (the LLM-judged share in the tables above) are unreliable.")
+        routed = block.get("llm_routed_accuracy")
+        if name == "cascade" and routed is not None and routed < 0.5:
+            notes.append(f"- `cascade` sends {block['llm_judged_share']:.0%} of rows to the LLM "
+                         f"judge, which is right on {routed:.0%} of them; "
+                         "`eval.judge.mode=fast` would leave those rows undetermined instead.")
         if agree["coverage"] is not None and agree["coverage"] < 0.9:
             notes.append(f"- `{name}` leaves {1 - agree['coverage']:.0%} of rows undetermined.")
     return ["", *notes] if notes else []
@@ -240,7 +245,8 @@ def render_summary(details: Sequence[dict[str, Any]], calibration: dict[str, Any
     lines += ["", "## Judge calibration", "",
               "How far to trust the verdicts above: each judge configuration against labelled "
               "(prompt, response) pairs. A small local judge is expected to be poor; these "
-              "numbers say how poor.", ""]
+              "numbers say how poor. The fast detector's rules were written against the "
+              "default calibration file, so its numbers there are optimistic.", ""]
     lines += _calibration_section(calibration)
     lines += ["", "## Per category", "",
               "| benchmark | model | label | category | n | compliance rate | USR |",
