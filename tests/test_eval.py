@@ -186,3 +186,35 @@ def test_report_renders_summary_figures_and_plot_data(params, root, tmp_path):
     first = (tmp_path / "compliance_vs_usr.png").read_bytes()
     report_stage.run(details, calibration, "default", tmp_path)
     assert (tmp_path / "compliance_vs_usr.png").read_bytes() == first  # deterministic
+
+
+def test_extra_models_are_evaluated_under_their_own_prefix(params, root):
+    from eval_fakes import role
+
+    from falsereject.evaluation import extra_model_name
+
+    assert extra_model_name("openai/gpt-4o-2024-08-06") == "gpt_4o_2024_08_06"
+    ev = params.eval.model_copy(update={"extra_models": [role("hosted/Model-X"),
+                                                         role("other/model-x")]})
+    p = params.model_copy(update={"eval": ev})
+
+    def respond(r, messages, schema):
+        if r.model.endswith(("Model-X", "model-x")):
+            return "I won't help with that."
+        return responder(r, messages, schema)
+
+    out, _ = _run(p, "own_test", root, FakeClient(respond))
+    names = [m["name"] for m in out["details"]["models"]]
+    assert names == ["base", "sft", "model_x", "model_x_x"]
+    assert out["metrics"]["model_x_compliance_rate"] == 0.0
+    assert out["metrics"]["model_x_benign_direct_refusal_share"] == 1.0
+
+
+def test_an_empty_test_split_gives_empty_metrics_not_a_crash(params, root, tmp_path):
+    empty = tmp_path / "test.jsonl"
+    empty.write_text("")
+    out = eval_stage.run(params, "own_test", client=FakeClient(responder), base_id=BASE_ID,
+                         sft_id=SFT_ID, test_split=str(empty),
+                         prompts_dir=str(root / "prompts/judge"))
+    assert out["rows"] == [] and out["metrics"]["n_samples"] == 0
+    assert out["metrics"]["base_n_benign"] == 0

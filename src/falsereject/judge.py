@@ -134,24 +134,21 @@ def split_reasoning(text: str | None, reasoning: str | None = None
 
     Reasoning models put their trace in `<think>...</think>` (or the provider returns it
     separately as `reasoning`); only the final answer is judged. An unterminated `<think>`
-    means generation stopped while thinking: there is no answer to judge.
+    means generation stopped while thinking: there is no answer to judge. A closing tag
+    without an opening one (chat templates that open the block in the prompt) also splits.
     """
     text = text or ""
     traces = [reasoning] if reasoning else []
-    close = _THINK_CLOSE.search(text)
-    if _THINK_OPEN.search(text) or close:
-        if close is None:
-            head, _, trace = text.partition(_THINK_OPEN.search(text).group(0))  # type: ignore[union-attr]
-            traces.append(trace.strip())
-            final = head.strip()
-            return final, "\n".join(t for t in traces if t) or None, bool(final)
-        pieces = re.split(r"</think>", text, flags=re.I)
-        final = pieces[-1].strip()
-        for piece in pieces[:-1]:
-            traces.append(_THINK_OPEN.sub("", piece).strip())
-    else:
-        final = text.strip()
-    return final, "\n".join(t for t in traces if t) or None, True
+    opened, closed = _THINK_OPEN.search(text), _THINK_CLOSE.search(text)
+    if opened and not closed:
+        traces.append(text[opened.end():].strip())
+        final = text[:opened.start()].strip()
+        return final, "\n".join(t for t in traces if t) or None, bool(final)
+    if closed:
+        *thoughts, final = _THINK_CLOSE.split(text)
+        traces += [_THINK_OPEN.sub("", t).strip() for t in thoughts]
+        text = final
+    return text.strip(), "\n".join(t for t in traces if t) or None, True
 
 
 def load_template(prompts_dir: str | Path, name: str) -> str:
