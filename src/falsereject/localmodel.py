@@ -126,9 +126,7 @@ def load(spec: LocalSpec):
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    threads = int(os.environ.get(ENV_THREADS, "0") or 0)
-    if threads > 0:
-        torch.set_num_threads(threads)
+    torch.set_num_threads(torch_threads())
     path = weights_dir(spec)
     tok = AutoTokenizer.from_pretrained(path)
     tok.padding_side = "left"
@@ -142,6 +140,24 @@ def load(spec: LocalSpec):
         model = model.merge_and_unload()
     model.eval()
     return model, tok
+
+
+def torch_threads() -> int:
+    """`FR_TORCH_THREADS`, or by default every core when the machine is idle and one when it is
+    busy: on 2 shared cores, two torch threads that wait on each other for a CPU made batched
+    decoding ~10x slower than one thread (measured with a load average of 6)."""
+    raw = os.environ.get(ENV_THREADS, "")
+    if raw.strip():
+        try:
+            return max(1, int(raw))
+        except ValueError:
+            raise ModelUnavailableError(f"{ENV_THREADS}={raw!r} must be an integer") from None
+    cores = os.cpu_count() or 1
+    busy = os.getloadavg()[0] > cores - 0.5
+    threads = 1 if busy else cores
+    log.info("torch threads: %d (load average %.1f on %d cores; set %s to override)",
+             threads, os.getloadavg()[0], cores, ENV_THREADS)
+    return threads
 
 
 # --- generation -----------------------------------------------------------------------------
@@ -318,10 +334,11 @@ class Engine:
 
 class SeededSampler:
     """Logits processor that turns greedy decoding into temperature/top-p sampling with a
-    per-row seed (Gumbel-max: argmax(logits / T + Gumbel noise) is a draw from softmax(logits / T)).
+    per-row seed: it keeps only the sampled token, which greedy search then picks.
 
-    Row i's noise at step t comes from a generator seeded by (seed_i, t) alone, so a sample does
-    not depend on the batch it ran in, unlike a global torch seed.
+    Row i's draw at step t is one uniform number from a generator seeded by (seed_i, t) alone,
+    mapped through the row's cumulative distribution (inverse CDF), so a sample does not depend
+    on the batch it ran in, unlike a global torch seed; and it costs one number per row and step.
     """
 
     def __init__(self, seeds: list[int], temperature: float, top_p: float):
@@ -336,18 +353,21 @@ class SeededSampler:
         if self._start is None:
             self._start = input_ids.shape[1]
         step = input_ids.shape[1] - self._start
-        scores = scores.float() / self.temperature
+        probs = torch.softmax(scores.float() / self.temperature, dim=-1)
         if self.top_p < 1.0:
-            ordered, idx = torch.sort(scores, dim=-1, descending=True)
-            cum = torch.softmax(ordered, dim=-1).cumsum(dim=-1)
-            drop = cum - torch.softmax(ordered, dim=-1) >= self.top_p  # keeps the top token
-            scores = scores.masked_fill(drop.scatter(-1, idx, drop), float("-inf"))
-        noise = torch.empty_like(scores)
-        for i, seed in enumerate(self.seeds):
-            gen = torch.Generator().manual_seed((int(seed) * 1_000_003 + step) % 2**63)
-            u = torch.rand(scores.shape[-1], generator=gen).clamp_(1e-12, 1 - 1e-7)
-            noise[i] = -torch.log(-torch.log(u))
-        return scores + noise
+            ordered, idx = torch.sort(probs, dim=-1, descending=True)
+            drop = ordered.cumsum(dim=-1) - ordered >= self.top_p  # always keeps the top token
+            probs = probs.masked_fill(drop.scatter(-1, idx, drop), 0.0)
+        cdf = probs.cumsum(dim=-1)
+        u = torch.tensor([
+            torch.rand(1, generator=torch.Generator().manual_seed(
+                (int(seed) * 1_000_003 + step) % 2**63)).item()
+            for seed in self.seeds
+        ], dtype=cdf.dtype).clamp_(min=1e-9)
+        picked = torch.searchsorted(cdf, (u * cdf[:, -1]).unsqueeze(-1))
+        picked = picked.clamp_(max=scores.shape[-1] - 1)
+        out = torch.full_like(scores, float("-inf"))
+        return out.scatter_(-1, picked, 0.0)
 
 
 def get_engine(name: str) -> Engine:
