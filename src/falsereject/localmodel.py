@@ -254,14 +254,23 @@ class Engine:
             live = [j for j in batch if j.future.set_running_or_notify_cancel()]
             if not live:
                 continue
-            try:
-                results = self.generate([j.req for j in live])
-            except BaseException as err:  # surface to every waiter, keep serving
-                for j in live:
-                    j.future.set_exception(err)
-                continue
-            for j, r in zip(live, results, strict=True):
-                j.future.set_result(r)
+            self._run_batch(live)
+
+    def _run_batch(self, jobs: list[_Job]) -> None:
+        try:
+            results = self.generate([j.req for j in jobs])
+        except BaseException as err:  # noqa: BLE001 - surfaced to the waiters; keep serving
+            if len(jobs) == 1:
+                jobs[0].future.set_exception(err)
+                return
+            # one bad request must not fail its batch neighbours: isolate it
+            log.warning("batch of %d failed (%s); running its requests one by one",
+                        len(jobs), type(err).__name__)
+            for j in jobs:
+                self._run_batch([j])
+            return
+        for j, r in zip(jobs, results, strict=True):
+            j.future.set_result(r)
 
     def _json_processor(self, schema_text: str, n: int):
         """A fresh (stateful) logits processor constraining n rows to the JSON schema."""
