@@ -204,3 +204,71 @@ def test_a_rate_limit_pauses_every_call_to_that_model(env):
     assert all(isinstance(r, ChatResult) for r in results)
     # after the 429 no new request goes out until Retry-After has passed
     assert later and min(later) - first >= 0.6
+
+
+def test_generate_stage_under_30pct_faults_accounts_for_every_candidate(env, tmp_path,
+                                                                        monkeypatch):
+    from server_roles import pipeline_responder
+    from test_generate_vllm import SEEDS
+
+    from falsereject.compose import compose
+    from falsereject.io import read_jsonl
+    from stages import extract, generate
+
+    root = Path(__file__).resolve().parents[1]
+    (tmp_path / "seeds.jsonl").write_text("".join(json.dumps(s) + "\n" for s in SEEDS))
+    (tmp_path / "params.yaml").write_text(compose(
+        ["llm=vllm", "experiment=smoke", "generate.n_candidates=6",
+         "generate.max_iterations=2", "generate.dedup.method=ngram"], root / "conf"))
+    rng = random.Random(3)
+    faulty = {"on": False}
+
+    def faults(body: dict, index: int) -> str | None:
+        return rng.choice(TRANSIENT) if faulty["on"] and rng.random() < 0.3 else None
+
+    t = tmp_path
+    flags = {
+        extract: ["--seeds", str(t / "seeds.jsonl"), "--prompt", "prompts/extract_v1.md",
+                  "--vote-prompt", "prompts/vote_v1.md", "--graph", str(t / "graph.json"),
+                  "--subgraphs", str(t / "subgraphs.jsonl"), "--reports-dir", str(t / "rx")],
+        generate: ["--subgraphs", str(t / "subgraphs.jsonl"),
+                   "--generator-prompt", "prompts/generator_v1.md",
+                   "--discriminator-prompt", "prompts/discriminator_v1.md",
+                   "--orchestrator-prompt", "prompts/orchestrator_v1.md",
+                   "--accepted", str(t / "accepted.jsonl"), "--rejected", str(t / "rej.jsonl"),
+                   "--train", str(t / "train.jsonl"), "--test", str(t / "test.jsonl"),
+                   "--reports-dir", str(t / "rg")],
+    }
+    with FakeOpenAIServer(responder=pipeline_responder, faults=faults, hang_s=1.0) as srv:
+        env.setenv("VLLM_API_BASE", srv.base_url)
+        env.setenv("VLLM_API_KEY", "sk-test")
+        monkeypatch.chdir(root)
+        monkeypatch.setattr(generate, "load_embed", lambda: hashed_embeddings)
+        for module in (extract, generate):
+            faulty["on"] = module is generate
+            monkeypatch.setattr(sys, "argv", [module.__file__, "--params",
+                                              str(t / "params.yaml"), *flags[module]])
+            module.main()
+        outcomes = srv.outcome_counts()
+
+    ok_seeds = [r for r in read_jsonl(t / "subgraphs.jsonl") if r["status"] == "ok"]
+    accepted, rejected = read_jsonl(t / "accepted.jsonl"), read_jsonl(t / "rej.jsonl")
+    assert len(ok_seeds) == len(SEEDS)
+    assert len(accepted) + len(rejected) == len(ok_seeds) * 6  # every candidate accounted for
+    assert all(r["rejected_at"] and r["reason"] for r in rejected)
+    assert sum(outcomes[k] for k in TRANSIENT) > 0
+    ledger = json.loads((t / "rg" / "llm_ledger.json").read_text())
+    assert ledger["failed_requests"] == sum(ledger["failures_by_reason"].values())
+    assert ledger["api_calls"] <= ledger["requests"] * 3
+    assert sum(ledger["retries_by_reason"].values()) == ledger["retries"] > 0
+
+
+def hashed_embeddings(texts):
+    """Unit vectors from word hashes: dedup and diversity metrics without loading a model."""
+    import numpy as np
+
+    out = np.zeros((len(texts), 64))
+    for i, text in enumerate(texts):
+        for word in text.lower().split():
+            out[i, hash(word) % 64] += 1.0
+    return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-9)
