@@ -64,6 +64,16 @@ def polars_schema(split: str):
     return schema
 
 
+def arrow_schema(split: str):
+    import pyarrow as pa
+
+    fields = [("prompt", pa.string()), ("category", pa.int64()), ("category_text", pa.string())]
+    if split == "train":
+        fields += [("instruct_response", pa.string()),
+                   ("cot_response", pa.struct([(k, pa.string()) for k in COT_FIELDS]))]
+    return pa.schema(fields)
+
+
 def hf_features(split: str):
     """The `datasets.Features` of the public release for `split` (for checks and loaders)."""
     from datasets import Features, Value
@@ -80,6 +90,7 @@ def write_export(rows: list[dict[str, Any]], split: str, jsonl_path: str | Path,
                  parquet_path: str | Path) -> None:
     """Both files of one split, atomically. An empty split still gets its typed schema."""
     import polars as pl
+    import pyarrow.parquet as pq
 
     columns = TRAIN_COLUMNS if split == "train" else TEST_COLUMNS
     for i, row in enumerate(rows):
@@ -88,5 +99,7 @@ def write_export(rows: list[dict[str, Any]], split: str, jsonl_path: str | Path,
     df = pl.DataFrame(rows, schema=polars_schema(split))
     # column order as in the public release (write_jsonl would sort the keys)
     write_text(jsonl_path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    # polars writes large_string; the public release (and `datasets`) use plain string
+    table = df.to_arrow().cast(arrow_schema(split))
     with atomic_path(parquet_path) as tmp:
-        df.write_parquet(tmp, compression="zstd", statistics=False)
+        pq.write_table(table, tmp, compression="zstd", write_statistics=False)
