@@ -272,3 +272,29 @@ def hashed_embeddings(texts):
         for word in text.lower().split():
             out[i, hash(word) % 64] += 1.0
     return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-9)
+
+
+def test_a_broken_local_model_is_not_retried_and_stops_the_stage(env, monkeypatch):
+    from concurrent.futures import Future
+
+    from falsereject import localmodel
+
+    class BrokenEngine:
+        def submit(self, req):
+            fut: Future = Future()
+            fut.set_exception(RuntimeError("grammar_functor.cc: Check failed (compile_json)"))
+            return fut
+
+    monkeypatch.setitem(localmodel._ENGINES, "broken", BrokenEngine())
+    env.setenv("FR_LLM_MAX_CONSECUTIVE_FAILURES", "6")
+    env.setenv("FR_LLM_CONCURRENCY", "2")
+    role = RoleModel(model="local/broken", temperature=0.0, top_p=1.0, max_tokens=8,
+                     api_base_env=None, api_key_env=None)
+    client = LLMClient("local")
+    with pytest.raises(LLMCallError) as info:
+        run(client.achat(role, [{"role": "user", "content": "hi"}]))
+    assert info.value.reason == "local_error" and "Check failed" in str(info.value)
+    with pytest.raises(LLMOutageError, match="local_error x6"):
+        client.chat_many(role, [[{"role": "user", "content": f"q{i}"}] for i in range(50)])
+    ledger = client.ledger.summary()
+    assert ledger["retries"] == 0 and ledger["api_calls"] <= 6 + 2

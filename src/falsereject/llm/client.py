@@ -255,7 +255,7 @@ litellm.utils.custom_llm_setup()
 # Reasons that say the endpoint itself is broken (not this one request): enough of them in a row
 # and the stage stops instead of recording every remaining row as failed.
 OUTAGE_REASONS = frozenset({"auth", "not_found", "connection", "timeout", "server_error",
-                            "rate_limit"})
+                            "rate_limit", "local_error"})
 
 
 def require_credentials(roles: Iterable[RoleModel]) -> None:
@@ -424,6 +424,10 @@ class LLMClient:
                 raise
             except Exception as err:  # noqa: BLE001 - classified below
                 reason, transient = classify(err)
+                if model.startswith(LOCAL_PREFIX) and reason != "timeout":
+                    # an in-process model failing is a bug or a bad request (say, a JSON schema
+                    # its grammar compiler rejects), not a network blip: retrying cannot help
+                    reason, transient = "local_error", False
                 if not transient or attempt >= self.max_retries:
                     self.ledger.record_failure(model, reason)
                     message = (err.detail if isinstance(err, LLMCallError)
