@@ -87,7 +87,31 @@ def compare_samples(result: Any, weights: Path, prompts: list[str], p: Params) -
             for q, b, t in zip(prompts, base, tuned, strict=True)]
 
 
+def plot_loss(losses: list[float], lrs: list[float], path: Path) -> None:
+    """The loss curve as a PNG: `dvc plots show` HTML needs the web, an image does not."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
+    steps = range(1, len(losses) + 1)
+    ax.plot(steps, losses, marker="o", ms=3, label="train loss")
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss (assistant tokens)")
+    if lrs:
+        twin = ax.twinx()
+        twin.plot(range(1, len(lrs) + 1), lrs, color="tab:gray", ls="--", label="learning rate")
+        twin.set_ylabel("learning rate")
+    ax.set_title("sft: train loss")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, metadata={"Software": None})
+    plt.close(fig)
+
+
 def replace_dir(tmp: Path, out: Path) -> None:
+    tmp.chmod(0o755)  # mkdtemp makes it private
     if out.exists():
         shutil.rmtree(out)
     tmp.rename(out)
@@ -127,6 +151,7 @@ def main() -> None:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     write_json(Path(args.reports) / "samples.json", {"samples": samples})
+    plot_loss(result.losses, result.learning_rates, Path(args.reports) / "loss.png")
     tokens_per_s = result.train_tokens / result.runtime_s if result.runtime_s else 0.0
     metrics = {
         "steps": result.steps, "train_tokens": result.train_tokens,

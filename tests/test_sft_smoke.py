@@ -41,6 +41,7 @@ def test_sft_smoke_two_steps_then_adapter_loads(tmp_path):
     loss_rows = (reports / "plots/metrics/train/loss.tsv").read_text().splitlines()
     assert loss_rows[0].split("\t") == ["step", "loss"] and len(loss_rows) == 3
     assert (reports / "plots/metrics/train/learning_rate.tsv").exists()
+    assert (reports / "loss.png").read_bytes()[:4] == b"\x89PNG"
     samples = json.loads((reports / "samples.json").read_text())["samples"]
     assert len(samples) == 1 and samples[0]["base"] and samples[0]["sft"]
 

@@ -188,6 +188,7 @@ class TrainResult:
     train_tokens: int
     final_loss: float
     losses: list[float]
+    learning_rates: list[float]
     hardware: Hardware
     is_main: bool
 
@@ -248,7 +249,10 @@ def train(weights: str | Path, chats: list[list[Message]], cfg: SftConfig, max_l
     result = TrainResult(
         model=trainer.model, tokenizer=tok, steps=int(out.global_step), runtime_s=runtime,
         train_tokens=int(tokens[-1]) if tokens else 0,
-        final_loss=float(losses[-1]) if losses else float("nan"), losses=losses, hardware=hw,
+        final_loss=float(losses[-1]) if losses else float("nan"), losses=losses,
+        learning_rates=[h["learning_rate"] for h in trainer.state.log_history
+                        if "loss" in h and "learning_rate" in h],
+        hardware=hw,
         is_main=trainer.is_world_process_zero(),
     )
     return result, stats
