@@ -3,6 +3,7 @@ the ledger counts failures by reason, and a dead endpoint stops a stage early.""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 import sys
@@ -288,6 +289,7 @@ def test_a_broken_local_model_is_not_retried_and_stops_the_stage(env, monkeypatc
     monkeypatch.setitem(localmodel._ENGINES, "broken", BrokenEngine())
     env.setenv("FR_LLM_MAX_CONSECUTIVE_FAILURES", "6")
     env.setenv("FR_LLM_CONCURRENCY", "2")
+    env.setenv("FR_LOCAL_BATCH_SIZE", "1")  # at most 2 local calls in flight
     role = RoleModel(model="local/broken", temperature=0.0, top_p=1.0, max_tokens=8,
                      api_base_env=None, api_key_env=None)
     client = LLMClient("local")
@@ -298,3 +300,40 @@ def test_a_broken_local_model_is_not_retried_and_stops_the_stage(env, monkeypatc
         client.chat_many(role, [[{"role": "user", "content": f"q{i}"}] for i in range(50)])
     ledger = client.ledger.summary()
     assert ledger["retries"] == 0 and ledger["api_calls"] <= 6 + 2
+
+
+def test_local_calls_may_queue_two_batches_on_the_engine(env, monkeypatch):
+    import threading
+    from concurrent.futures import Future
+
+    from falsereject import localmodel
+
+    class CountingEngine:
+        """Answers only once 16 requests wait at once: proves the client lets them queue."""
+
+        def __init__(self):
+            self.pending: list[Future] = []
+            self.lock = threading.Lock()
+
+        def submit(self, req):
+            fut: Future = Future()
+            with self.lock:
+                self.pending.append(fut)
+                if len(self.pending) == 16:
+                    for f in self.pending:
+                        f.set_result(localmodel.GenResult("ok", 1, 1, "stop"))
+                    self.pending = []
+            return fut
+
+    monkeypatch.setitem(localmodel._ENGINES, "counting", CountingEngine())
+    env.setenv("FR_LLM_CONCURRENCY", "4")
+    env.setenv("FR_LOCAL_BATCH_SIZE", "8")
+    role = RoleModel(model="local/counting", temperature=0.0, top_p=1.0, max_tokens=8,
+                     api_base_env=None, api_key_env=None)
+
+    async def go():
+        client = LLMClient("local")
+        convs = [[{"role": "user", "content": f"q{i}"}] for i in range(32)]
+        return await asyncio.wait_for(client.achat_many(role, convs), timeout=30)
+
+    assert [r.text for r in run(go())] == ["ok"] * 32

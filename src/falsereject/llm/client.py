@@ -278,6 +278,9 @@ class LLMClient:
                  concurrency: int | None = None, use_cache: bool = True):
         self.stage = stage
         self.concurrency = concurrency or _env_int("FR_LLM_CONCURRENCY", 16) or 1
+        # The embedded engine batches what is queued: let two full batches wait on it (one
+        # running, one filling) so it never idles between batches for want of requests.
+        self.local_concurrency = max(self.concurrency, 2 * _env_int("FR_LOCAL_BATCH_SIZE", 16))
         self.timeout_s = _env_float("FR_LLM_TIMEOUT_S", 120.0)
         self.local_timeout_s = _env_float("FR_LOCAL_TIMEOUT_S", 0.0) or None
         self.max_retries = _env_int("FR_LLM_MAX_RETRIES", 4)
@@ -293,12 +296,14 @@ class LLMClient:
         self._cooldown_until: dict[str, float] = {}  # model -> monotonic time (rate limits)
 
     # a semaphore belongs to one event loop; stages may call asyncio.run more than once
-    def _sem(self) -> asyncio.Semaphore:
+    def _sem(self, local: bool) -> asyncio.Semaphore:
         loop = asyncio.get_running_loop()
-        sem = self._sems.get(loop)
-        if sem is None:
-            sem = self._sems[loop] = asyncio.Semaphore(self.concurrency)
-        return sem
+        sems = self._sems.get(loop)
+        if sems is None:
+            sems = self._sems[loop] = {}
+        if local not in sems:
+            sems[local] = asyncio.Semaphore(self.local_concurrency if local else self.concurrency)
+        return sems[local]
 
     @staticmethod
     def key_payload(role: RoleModel, messages: Sequence[dict], *, max_tokens: int,
@@ -360,7 +365,7 @@ class LLMClient:
         self._check_outage(role.model)
         secrets = secret_values([role.api_key_env])
 
-        async with self._sem():
+        async with self._sem(is_local):
             self._check_outage(role.model)  # it may have tripped while this call waited
             result = await self._call_with_retries(role.model, kwargs, timeout, secrets)
         if self.cache is not None and key is not None:
