@@ -158,11 +158,12 @@ def main() -> None:
         "runtime_s": round(result.runtime_s, 1),
         "s_per_step": round(result.runtime_s / max(result.steps, 1), 2),
         "tokens_per_s": round(tokens_per_s, 1), "final_loss": round(result.final_loss, 4),
-        "first_loss": round(result.losses[0], 4) if result.losses else float("nan"),
+        "first_loss": round(result.losses[0], 4) if result.losses else result.final_loss,
         "examples": stats["examples"], "examples_truncated": stats["examples_truncated"],
-        "heldout_differ_rate": round(sum(s["differs"] for s in samples) / len(samples), 3)
-        if samples else float("nan"),
     }
+    if samples:  # no held-out prompts (an empty test split): no rate rather than NaN
+        metrics["heldout_differ_rate"] = round(sum(s["differs"] for s in samples) / len(samples),
+                                               3)
     for key, value in metrics.items():
         live.log_metric(key, value, plot=False)
     live.end()
@@ -171,7 +172,7 @@ def main() -> None:
     print(f"sft: {result.steps} steps in {metrics['runtime_s']} s "
           f"({metrics['s_per_step']} s/step, {metrics['tokens_per_s']} tokens/s on "
           f"{result.hardware.device}), loss {metrics['first_loss']} -> {metrics['final_loss']}, "
-          f"held-out answers changed: {metrics['heldout_differ_rate']} -> {out}")
+          f"held-out answers changed: {metrics.get('heldout_differ_rate', 'n/a')} -> {out}")
 
 
 if __name__ == "__main__":

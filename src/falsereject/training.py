@@ -249,7 +249,7 @@ def train(weights: str | Path, chats: list[list[Message]], cfg: SftConfig, max_l
     result = TrainResult(
         model=trainer.model, tokenizer=tok, steps=int(out.global_step), runtime_s=runtime,
         train_tokens=int(tokens[-1]) if tokens else 0,
-        final_loss=float(losses[-1]) if losses else float("nan"), losses=losses,
+        final_loss=float(losses[-1]) if losses else float(out.training_loss), losses=losses,
         learning_rates=[h["learning_rate"] for h in trainer.state.log_history
                         if "loss" in h and "learning_rate" in h],
         hardware=hw,
