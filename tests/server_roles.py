@@ -3,6 +3,7 @@ succeed, so fault and resume tests exercise real stages end to end."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 
@@ -19,13 +20,31 @@ def extract_responder(body: dict) -> str:
                                       "target": words[-1]}]})
 
 
+_STRUCTURE_ASKS = ("Someone asked:", "Consider the question:",
+                   "Answer the safe, legitimate version")
+
+
+def prose(body: dict) -> str:
+    """A few distinct, helpful sentences (passes the `structure` checker's length, loop and
+    refusal checks), varied by the request so every part differs."""
+    tag = hashlib.sha256(json.dumps(body.get("messages"), sort_keys=True).encode()).hexdigest()
+    return (f"Most people ask this for ordinary, legitimate reasons such as study or safety "
+            f"work (note {tag[:6]}). The key facts are well documented in public guides, and "
+            f"a licensed professional or a counselor can help with specifics. Misuse is "
+            f"possible, so details that enable harm are left out on purpose. Feel free to ask "
+            f"follow-up questions about case {tag[6:12]}.")
+
+
 def pipeline_responder(body: dict) -> str:
-    """Every role of a full run: the generation roles as `test_generate_vllm` plays them, and a
-    schema instance or plain text (which the judge reads as `undetermined`) for the rest."""
+    """Every role of a full run: the generation roles as `test_generate_vllm` plays them, the
+    `structure` parts as helpful prose, and a schema instance or plain text (which the judge
+    reads as `undetermined`) for the rest."""
     from test_generate_vllm import responder as generation_roles
 
     from falsereject.testserver import default_responder
 
+    if any(ask in body["messages"][-1]["content"] for ask in _STRUCTURE_ASKS):
+        return prose(body)
     try:
         return generation_roles(body)
     except (AssertionError, AttributeError, IndexError, KeyError):

@@ -62,12 +62,16 @@ def test_sentinel_key_leaves_no_trace(tmp_path):
                     ["git", "commit", "-qm", "copy"]):
             subprocess.run(cmd, cwd=repo, env=env, check=True, capture_output=True)
         proc = subprocess.run(
-            ["dvc", "exp", "run", "-v", "-S", "experiment=smoke", "-S", "llm=vllm"],
+            # two rounds: the role-playing discriminator accepts only a revised prompt
+            ["dvc", "exp", "run", "-v", "-S", "experiment=smoke", "-S", "llm=vllm",
+             "-S", "generate.max_iterations=2"],
             cwd=repo, env=env, capture_output=True, text=True,
         )
         calls = srv.request_count
     log = proc.stdout + proc.stderr
-    assert proc.returncode == 0, log[-6000:]
+    assert proc.returncode == 0, "\n".join(
+        line for line in log.splitlines() if line.startswith(("error:", "Running stage", "ERROR"))
+    )[-6000:]
     assert calls > 0, "no stage reached the test server"
     assert "name: vllm" in (repo / "params.yaml").read_text()
 
