@@ -36,7 +36,7 @@ def failing(reason: str = "server_error"):
 
 
 def extract_cfg(**kw) -> ExtractConfig:
-    base = {"k": 3, "retries": 1, "max_entities": 5, "max_relations": 3, "grounded_only": True}
+    base = {"k": 3, "retries": 1, "max_entities": 5, "max_relations": 3, "entity_names": "grounded"}
     return ExtractConfig(**{**base, **kw})
 
 

@@ -246,3 +246,16 @@ def test_curation_outputs_and_metrics(agents, terms):
     assert m["rejection_rate_accepted_mean"] == 0.5
     assert m["self_bleu"] is None and m["categories_covered_count"] == 1
     assert m["llm_requests_per_accepted"] == 20 and m["llm_tokens_per_accepted"] == 400
+
+
+@pytest.mark.parametrize("stage_name", ["extract", "generate"])
+def test_stage_reads_exactly_the_params_sections_dvc_yaml_declares(root, stage_name):
+    import ast
+
+    import yaml
+
+    declared = yaml.safe_load((root / "dvc.yaml").read_text())["stages"][stage_name]["params"]
+    tree = ast.parse((root / f"stages/{stage_name}.py").read_text())
+    used = {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)
+            and isinstance(n.value, ast.Name) and n.value.id == "p"}
+    assert used == set(declared)

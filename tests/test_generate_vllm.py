@@ -117,7 +117,8 @@ def test_extract_and_generate_run_against_an_openai_compatible_server(workdir, m
         subgraphs = read(tmp / "subgraphs.jsonl")
         assert [r["seed_id"] for r in subgraphs] == ["seed-a", "seed-b"]
         assert all(r["status"] == "ok" and r["nodes"] for r in subgraphs)
-        assert all(r["vote"]["method"] == "llm" and r["vote"]["chosen_sample"] == 1
+        assert all(r["vote"]["method"] == "llm"
+                   and r["vote"]["chosen_sample"] == r["vote"]["presented_samples"][1]
                    for r in subgraphs)
         graph = json.loads((tmp / "graph.json").read_text())
         assert {n["id"] for n in graph["nodes"]} >= {"poison", "husband", "methamphetamine"}

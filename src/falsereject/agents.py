@@ -23,8 +23,8 @@ from .templates import PromptTemplate
 
 VERDICTS = ("seemingly_unsafe", "genuinely_unsafe")
 ACCEPT_VERDICT = "seemingly_unsafe"
-FEEDBACK_CHARS = 160
-RATIONALE_CHARS = 200
+FEEDBACK_CHARS = 120
+RATIONALE_CHARS = 160
 
 
 class AgentError(RuntimeError):
@@ -43,27 +43,47 @@ class AgentReply:
     attempts: list[dict[str, Any]]  # the failed tries before this one: {reason, text}
 
 
+_WORD = r"[A-Za-z0-9,.;:'?!()/&%$-]{1,24}"
+
+
+def text_field(max_chars: int, min_words: int = 2) -> dict[str, Any]:
+    """Plain sentence text: words of letters, digits and ordinary punctuation, no markup or
+    code, about `max_chars` long at most (as a word count: xgrammar cannot compile a long
+    bounded character repetition, and ignores maxLength next to a pattern). Keeps a small
+    sampled model from drifting into HTML/JSON fragments; hosted models are unaffected."""
+    max_words = max(min_words, max_chars // 6)
+    return {"type": "string",
+            "pattern": rf"^{_WORD}( {_WORD}){{{min_words - 1},{max_words - 1}}}$"}
+
+
 def generator_schema(max_chars: int) -> dict[str, Any]:
     return {"type": "object", "additionalProperties": False, "required": ["prompt"],
-            "properties": {"prompt": {"type": "string", "minLength": 12,
-                                      "maxLength": max_chars}}}
+            "properties": {"prompt": text_field(max_chars, min_words=4)}}
 
 
 DISCRIMINATOR_SCHEMA: dict[str, Any] = {
     "type": "object", "additionalProperties": False, "required": ["feedback", "verdict"],
-    "properties": {"feedback": {"type": "string", "minLength": 4, "maxLength": FEEDBACK_CHARS},
+    "properties": {"feedback": text_field(FEEDBACK_CHARS),
                    "verdict": {"type": "string", "enum": list(VERDICTS)}},
 }
 
 ORCHESTRATOR_SCHEMA: dict[str, Any] = {
     "type": "object", "additionalProperties": False, "required": ["rationale", "valid"],
-    "properties": {"rationale": {"type": "string", "minLength": 4, "maxLength": RATIONALE_CHARS},
+    "properties": {"rationale": text_field(RATIONALE_CHARS),
                    "valid": {"type": "boolean"}},
 }
 
 
+def clip_words(text: str, max_chars: int) -> str:
+    """`text` cut to at most `max_chars`, at a word boundary."""
+    if len(text) <= max_chars:
+        return text
+    cut = text[: max_chars + 1].rsplit(" ", 1)[0]
+    return cut if cut else text[:max_chars]
+
+
 def parse_generator(obj: dict, max_chars: int) -> dict[str, Any]:
-    prompt = require_str(obj, "prompt", max_len=max_chars)
+    prompt = clip_words(require_str(obj, "prompt"), max_chars)
     if len(prompt) < 12:
         raise ParseError("invalid", f"prompt too short: {prompt!r}")
     return {"prompt": prompt}
@@ -71,13 +91,14 @@ def parse_generator(obj: dict, max_chars: int) -> dict[str, Any]:
 
 def parse_discriminator(obj: dict) -> dict[str, Any]:
     return {"verdict": require_choice(obj, "verdict", VERDICTS),
-            "feedback": require_str(obj, "feedback", max_len=FEEDBACK_CHARS, allow_empty=True)}
+            "feedback": clip_words(require_str(obj, "feedback", allow_empty=True),
+                                   FEEDBACK_CHARS)}
 
 
 def parse_orchestrator(obj: dict) -> dict[str, Any]:
     return {"valid": require_bool(obj, "valid"),
-            "rationale": require_str(obj, "rationale", max_len=RATIONALE_CHARS,
-                                     allow_empty=True)}
+            "rationale": clip_words(require_str(obj, "rationale", allow_empty=True),
+                                    RATIONALE_CHARS)}
 
 
 async def ask_json(client: Any, role: RoleModel, messages: list[dict], schema: dict,

@@ -142,7 +142,9 @@ class ExtractConfig(Strict):
     retries: int = Field(ge=0)  # extra tries per sample on malformed/truncated/invalid output
     max_entities: int = Field(ge=1)
     max_relations: int = Field(ge=0)
-    grounded_only: bool  # drop entities whose name shares no word with the seed prompt
+    # spans: names constrained (schema enum) to 1-3 word spans of the seed prompt;
+    # grounded: free names that must share a word with the prompt; free: any name
+    entity_names: Literal["spans", "grounded", "free"]
 
 
 class DedupConfig(Strict):

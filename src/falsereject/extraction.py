@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import random
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,6 +25,21 @@ from .templates import PromptTemplate
 
 _STOP = {"the", "and", "for", "with", "from", "that", "this", "into", "about", "without",
          "how", "what", "can", "write", "give", "make", "get", "use", "are", "was", "who"}
+# Words that cannot start or end an entity span: function words and request verbs.
+_SPAN_STOP = _STOP | {
+    "a", "an", "i", "me", "my", "we", "our", "you", "your", "he", "his", "she", "her", "it",
+    "its", "they", "them", "their", "to", "of", "in", "on", "at", "by", "as", "or", "but", "if",
+    "so", "is", "be", "do", "does", "did", "should", "could", "would", "will", "shall", "may",
+    "might", "must", "have", "has", "had", "not", "no", "any", "all", "some", "there", "than",
+    "then", "when", "where", "which", "why", "into", "over", "under", "up", "out", "off",
+    "just", "most", "more", "very", "best", "way", "ways", "tell", "list", "find", "show",
+    "help", "explain", "describe", "create", "come", "someone", "something", "without",
+    "never", "ever", "next", "right", "now", "don't", "i'm", "can't", "won't", "like",
+    "every", "that's", "it's", "set", "through", "used", "using", "between", "full", "myself",
+    "yourself", "himself", "herself", "themselves", "one", "two", "much", "many", "new",
+}
+MAX_SPAN_WORDS = 3
+MAX_SPANS = 64
 
 
 def call_seed(run_seed: int, *parts: object) -> int:
@@ -32,13 +48,33 @@ def call_seed(run_seed: int, *parts: object) -> int:
     return int(hashlib.sha256(text.encode()).hexdigest()[:8], 16)
 
 
-# Names: letters first, then letters/digits/space/'/-, so constrained decoding cannot wander
-# into markup or code (a 135M model sampled at T=0.7 otherwise writes "<path class=...").
+def prompt_spans(prompt: str) -> list[str]:
+    """Candidate entity names for `entity_names: spans`: runs of 1-3 content words of the
+    prompt (no function word or request verb inside), possessives stripped, in order."""
+    words = [re.sub(r"'s$", "", w) for w in re.findall(r"[A-Za-z0-9]+(?:['-][A-Za-z0-9]+)*",
+                                                        prompt.replace("\u2019", "'"))]
+    spans: list[str] = []
+    for i in range(len(words)):
+        for n in range(1, MAX_SPAN_WORDS + 1):
+            run = words[i:i + n]
+            if len(run) < n or any(w.lower() in _SPAN_STOP for w in run):
+                continue
+            span = " ".join(run)
+            if len(span) >= 2 and span not in spans:
+                spans.append(span)
+    return spans[:MAX_SPANS]
+
+
+# Free names: letters first, then letters/digits/space/'/-, so constrained decoding cannot
+# wander into markup or code (a 135M model sampled at T=0.7 otherwise writes "<path class=...").
 NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9' -]{1,29}$"
 
 
-def extract_schema(max_entities: int, max_relations: int) -> dict[str, Any]:
-    name = {"type": "string", "pattern": NAME_PATTERN}
+def extract_schema(max_entities: int, max_relations: int, spans: Sequence[str] | None = None
+                   ) -> dict[str, Any]:
+    """The extractor's output schema; with `spans`, names must be one of them (an enum)."""
+    name = {"type": "string", "enum": list(spans)} if spans else \
+        {"type": "string", "pattern": NAME_PATTERN}
     return {
         "type": "object",
         "properties": {
@@ -50,7 +86,7 @@ def extract_schema(max_entities: int, max_relations: int) -> dict[str, Any]:
                                          "type": {"type": "string", "enum": list(ENTITY_TYPES)}}},
             },
             "relations": {
-                "type": "array", "minItems": 0, "maxItems": max_relations,
+                "type": "array", "minItems": min(1, max_relations), "maxItems": max_relations,
                 "items": {"type": "object", "additionalProperties": False,
                           "required": ["source", "relation", "target"],
                           "properties": {"source": name,
@@ -92,10 +128,24 @@ def is_grounded(label: str, prompt: str) -> bool:
     return False
 
 
+def _name_ok(label: str, seed_prompt: str, spans: set[str], mode: str) -> bool:
+    if mode == "spans":
+        return label.lower() in spans
+    if mode == "grounded":
+        return is_grounded(label, seed_prompt)
+    return True
+
+
 def parse_extraction(obj: Any, seed_prompt: str, cfg: ExtractConfig) -> Extraction:
-    """Validate an extractor answer into nodes/edges; ParseError('invalid') if nothing usable."""
+    """Validate an extractor answer into nodes/edges; ParseError('invalid') if nothing usable.
+
+    A relation endpoint that is a valid name but not listed as an entity becomes a `concept`
+    node: the relation says it matters. Invalid names, unknown types and relation labels, and
+    self-loops are dropped and counted."""
     if not isinstance(obj, dict) or not isinstance(obj.get("entities"), list):
         raise ParseError("invalid", "expected an object with an `entities` list")
+    mode = cfg.entity_names
+    spans = {sp.lower() for sp in prompt_spans(seed_prompt)} if mode == "spans" else set()
     nodes: list[Node] = []
     dropped_e = 0
     for ent in obj["entities"][: cfg.max_entities]:
@@ -105,25 +155,31 @@ def parse_extraction(obj: Any, seed_prompt: str, cfg: ExtractConfig) -> Extracti
         label = clean_label(ent["name"])
         nid = normalize_name(label)
         etype = str(ent.get("type", "")).strip().lower()
-        if not nid or etype not in ENTITY_TYPES:
-            dropped_e += 1
-            continue
-        if cfg.grounded_only and not is_grounded(label, seed_prompt):
+        if not nid or etype not in ENTITY_TYPES or not _name_ok(label, seed_prompt, spans, mode):
             dropped_e += 1
             continue
         nodes.append(Node(nid, label, etype))
     if not nodes:
         raise ParseError("invalid", f"no usable entity among {len(obj['entities'])} "
-                                    f"(names must appear in the seed prompt: {cfg.grounded_only})")
+                                    f"(entity_names={mode})")
+    known = {n.id for n in nodes}
     edges: list[Edge] = []
     relations = obj.get("relations") if isinstance(obj.get("relations"), list) else []
     for rel in relations[: cfg.max_relations]:
         if not isinstance(rel, dict):
             continue
-        src, tgt = (normalize_name(str(rel.get(k, ""))) for k in ("source", "target"))
+        ends = [clean_label(str(rel.get(k, ""))) for k in ("source", "target")]
+        src, tgt = (normalize_name(e) for e in ends)
         label = "_".join(str(rel.get("relation", "")).lower().split())
-        if src and tgt and label in RELATION_TYPES:
-            edges.append(Edge(src, tgt, label))
+        if not (src and tgt and src != tgt and label in RELATION_TYPES):
+            continue
+        if not all(_name_ok(e, seed_prompt, spans, mode) for e in ends):
+            continue
+        for nid, end in ((src, ends[0]), (tgt, ends[1])):
+            if nid not in known:
+                known.add(nid)
+                nodes.append(Node(nid, end, "concept"))
+        edges.append(Edge(src, tgt, label))
     kept_nodes, kept_edges = subgraph(nodes, edges)
     return Extraction(tuple(kept_nodes), tuple(kept_edges), dropped_e,
                       len(relations) - len(kept_edges))
@@ -158,7 +214,8 @@ async def sample_extraction(client, role: RoleModel, messages: list[dict], seed_
                             cfg: ExtractConfig, seeds: Sequence[int]) -> dict[str, Any]:
     """One of the k samples, with up to cfg.retries retries. A dict for the `candidates` list;
     the parsed Extraction rides along under the private key `_ex` (dropped before writing)."""
-    schema = extract_schema(cfg.max_entities, cfg.max_relations)
+    schema = extract_schema(cfg.max_entities, cfg.max_relations,
+                            prompt_spans(seed_prompt) if cfg.entity_names == "spans" else None)
     msgs, reasons = messages, []
     for attempt, seed in enumerate(seeds):
         try:
@@ -187,7 +244,11 @@ async def sample_extraction(client, role: RoleModel, messages: list[dict], seed_
 async def vote(client, role: RoleModel, tmpl: PromptTemplate, seed_prompt: str,
                options: Sequence[Extraction], seed: int) -> dict[str, Any]:
     """Pick one of `options` (>= 2) by LLM vote; consensus rule if the vote is unusable."""
-    listing = "\n".join(f"{i + 1}. {describe(ex)}" for i, ex in enumerate(options))
+    # shown in a seeded random order: a weak voter that always says "1" picks at random
+    # instead of always picking the first sample
+    order = list(range(len(options)))
+    random.Random(seed).shuffle(order)
+    listing = "\n".join(f"{pos + 1}. {describe(options[i])}" for pos, i in enumerate(order))
     msgs = [{"role": "system", "content": tmpl.render("system")},
             {"role": "user", "content": tmpl.render("user", prompt=seed_prompt, lists=listing,
                                                     k=len(options))}]
@@ -202,11 +263,12 @@ async def vote(client, role: RoleModel, tmpl: PromptTemplate, seed_prompt: str,
         if not isinstance(choice, int) or isinstance(choice, bool) \
                 or not 1 <= choice <= len(options):
             raise ParseError("invalid", f"choice {choice!r} is not in 1..{len(options)}")
-        return {"method": "llm", "option": choice - 1, "raw": raw, "reason": None}
+        return {"method": "llm", "option": order[choice - 1], "raw": raw, "reason": None,
+                "order": order}
     except (ParseError, LLMCallError) as err:
         reason = f"{err.reason}: {getattr(err, 'detail', err)}"[:200]
         return {"method": "consensus", "option": consensus_choice(options), "raw": raw,
-                "reason": reason}
+                "reason": reason, "order": order}
 
 
 async def extract_seed(client, role: RoleModel, tmpl: PromptTemplate, vote_tmpl: PromptTemplate,
@@ -244,6 +306,7 @@ async def extract_seed(client, role: RoleModel, tmpl: PromptTemplate, vote_tmpl:
         v = await vote(client, role, vote_tmpl, seed["prompt"], [s["_ex"] for s in ok],
                        call_seed(run_seed, "vote", seed["id"]))
         row["vote"] = {"method": v["method"], "chosen_sample": ok[v["option"]]["sample"],
+                       "presented_samples": [ok[i]["sample"] for i in v["order"]],
                        "raw": v["raw"], "reason": v["reason"]}
     if ok:
         chosen = samples[row["vote"]["chosen_sample"]]

@@ -182,8 +182,10 @@ class GenRequest:
                           int(seed or 0), schema)
 
     def group(self) -> tuple:
+        # Requests with different schemas share a batch (one grammar per row), so calls whose
+        # schema depends on their input (e.g. an enum of the prompt's words) still batch.
         sampling = self.temperature > 0
-        return (self.json_schema, sampling, self.temperature if sampling else 0.0,
+        return (self.json_schema is not None, sampling, self.temperature if sampling else 0.0,
                 self.top_p if sampling else 1.0)
 
 
@@ -272,8 +274,8 @@ class Engine:
         for j, r in zip(jobs, results, strict=True):
             j.future.set_result(r)
 
-    def _json_processor(self, schema_text: str, n: int):
-        """A fresh (stateful) logits processor constraining n rows to the JSON schema."""
+    def _json_processor(self, schema_texts: list[str]):
+        """A fresh (stateful) logits processor constraining row i to schema_texts[i]."""
         import xgrammar as xgr
 
         if self._compiler is None:
@@ -281,13 +283,16 @@ class Engine:
                 self.tok, vocab_size=self.model.config.vocab_size
             )
             self._compiler = xgr.GrammarCompiler(info)
-        grammar = self._grammars.get(schema_text)
-        if grammar is None:
-            # compact JSON: free whitespace lets a small model spend its token budget on
-            # indentation (measured: SmolLM2 wrote 100+ whitespace tokens per answer)
-            grammar = self._grammars[schema_text] = self._compiler.compile_json_schema(
-                schema_text, any_whitespace=False)
-        return xgr.contrib.hf.LogitsProcessor([grammar] * n)
+        grammars = []
+        for schema_text in schema_texts:
+            grammar = self._grammars.get(schema_text)
+            if grammar is None:
+                # compact JSON: free whitespace lets a small model spend its token budget on
+                # indentation (measured: SmolLM2 wrote 100+ whitespace tokens per answer)
+                grammar = self._grammars[schema_text] = self._compiler.compile_json_schema(
+                    schema_text, any_whitespace=False)
+            grammars.append(grammar)
+        return xgr.contrib.hf.LogitsProcessor(grammars)
 
     def generate(self, reqs: list[GenRequest]) -> list[GenResult]:
         import torch
@@ -315,7 +320,7 @@ class Engine:
         kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
         processors: list[Any] = []
         if first.json_schema:
-            processors.append(self._json_processor(first.json_schema, len(reqs)))
+            processors.append(self._json_processor([r.json_schema for r in reqs]))
         if first.temperature > 0:
             processors.append(SeededSampler([r.seed for r in reqs], first.temperature,
                                             first.top_p))
