@@ -20,12 +20,10 @@ import asyncio
 import json
 import logging
 import os
-import random
 import re
 import time
 import weakref
-from collections import Counter
-from collections.abc import Awaitable, Iterable, Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -34,17 +32,18 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 import litellm  # noqa: E402
 
-from ..config import ConfigError, RoleModel  # noqa: E402
+from ..config import RoleModel  # noqa: E402
 from .cache import DiskCache, cache_key  # noqa: E402
-from .errors import (  # noqa: E402
+from .errors import (  # noqa: E402, F401 - MissingCredentialsError: part of this module's API
     LLMCallError,
-    LLMOutageError,
     MissingCredentialsError,
     redact,
+    require_credentials,
     retry_after_s,
     secret_values,
 )
 from .ledger import Ledger  # noqa: E402
+from .policy import Breaker, Cooldown, Settings  # noqa: E402
 
 litellm.suppress_debug_info = True
 litellm.drop_params = True  # e.g. `seed` for providers without it
@@ -82,28 +81,6 @@ class ChatResult:
     completion_tokens: int
     cost_usd: float | None
     cached: bool
-
-
-def _env_number(name: str, default: float, kind: type) -> Any:
-    raw = os.environ.get(name)
-    if raw in (None, ""):
-        return default
-    try:
-        value = kind(raw)
-    except ValueError:
-        raise ConfigError(f"environment variable {name}={raw!r} must be a {kind.__name__}"
-                          ) from None
-    if value < 0:
-        raise ConfigError(f"environment variable {name}={raw!r} must not be negative")
-    return value
-
-
-def _env_float(name: str, default: float) -> float:
-    return _env_number(name, default, float)
-
-
-def _env_int(name: str, default: int) -> int:
-    return _env_number(name, default, int)
 
 
 # --- error classification -------------------------------------------------------------------
@@ -252,57 +229,24 @@ litellm.utils.custom_llm_setup()
 # --- the client -----------------------------------------------------------------------------
 
 
-# Reasons that say the endpoint itself is broken (not this one request): enough of them in a row
-# and the stage stops instead of recording every remaining row as failed.
-OUTAGE_REASONS = frozenset({"auth", "not_found", "connection", "timeout", "server_error",
-                            "rate_limit", "local_error"})
-
-
-def require_credentials(roles: Iterable[RoleModel]) -> None:
-    """Fail before any call when a role needs an environment variable that is not set."""
-    missing: dict[str, list[str]] = {}
-    for role in roles:
-        for var in (role.api_key_env, role.api_base_env):
-            if var and not os.environ.get(var):
-                missing.setdefault(var, []).append(role.model)
-    if missing:
-        lines = [f"  {var} (needed by {', '.join(sorted(set(models)))})"
-                 for var, models in sorted(missing.items())]
-        raise MissingCredentialsError(
-            "missing environment variables for the configured LLM roles:\n" + "\n".join(lines)
-        )
-
-
 class LLMClient:
     def __init__(self, stage: str, *, cache_dir: str | Path | None = None,
                  concurrency: int | None = None, use_cache: bool = True):
         self.stage = stage
-        self.concurrency = concurrency or _env_int("FR_LLM_CONCURRENCY", 16) or 1
-        # The embedded engine batches what is queued: let two full batches wait on it (one
-        # running, one filling) so it never idles between batches for want of requests.
-        self.local_concurrency = max(self.concurrency, 2 * _env_int("FR_LOCAL_BATCH_SIZE", 16))
-        self.timeout_s = _env_float("FR_LLM_TIMEOUT_S", 120.0)
-        self.local_timeout_s = _env_float("FR_LOCAL_TIMEOUT_S", 0.0) or None
-        self.max_retries = _env_int("FR_LLM_MAX_RETRIES", 4)
-        self.backoff_s = _env_float("FR_LLM_BACKOFF_S", 1.0)
-        self.backoff_cap_s = _env_float("FR_LLM_BACKOFF_CAP_S", 30.0)
-        self.max_consecutive_failures = _env_int("FR_LLM_MAX_CONSECUTIVE_FAILURES", 20)
+        self.settings = Settings.from_env(concurrency)
         self.cache = DiskCache(cache_dir) if use_cache else None
         self.ledger = Ledger(stage)
         self._sems: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-        self._streak: dict[str, list[str]] = {}  # model -> reasons of consecutive failures
-        self._outage: dict[str, str] = {}  # model -> message, once the breaker tripped
+        self._breaker = Breaker(self.settings.max_consecutive_failures)
+        self._cooldown = Cooldown()
         self._local_ready: set[str] = set()
-        self._cooldown_until: dict[str, float] = {}  # model -> monotonic time (rate limits)
 
     # a semaphore belongs to one event loop; stages may call asyncio.run more than once
     def _sem(self, local: bool) -> asyncio.Semaphore:
-        loop = asyncio.get_running_loop()
-        sems = self._sems.get(loop)
-        if sems is None:
-            sems = self._sems[loop] = {}
+        sems = self._sems.setdefault(asyncio.get_running_loop(), {})
         if local not in sems:
-            sems[local] = asyncio.Semaphore(self.local_concurrency if local else self.concurrency)
+            sems[local] = asyncio.Semaphore(self.settings.local_concurrency if local
+                                            else self.settings.concurrency)
         return sems[local]
 
     @staticmethod
@@ -356,26 +300,22 @@ class LLMClient:
         if role.api_key_env:
             kwargs["api_key"] = os.environ.get(role.api_key_env)
         is_local = role.model.startswith(LOCAL_PREFIX)
-        timeout = self.local_timeout_s if is_local else self.timeout_s
+        timeout = self.settings.local_timeout_s if is_local else self.settings.timeout_s
         if timeout:
             kwargs["timeout"] = timeout
         if is_local:
             await self._ensure_local(role.model)
         _prepare_pricing(role.model)
-        self._check_outage(role.model)
+        self._breaker.check(role.model)
         secrets = secret_values([role.api_key_env])
 
         async with self._sem(is_local):
-            self._check_outage(role.model)  # it may have tripped while this call waited
+            self._breaker.check(role.model)  # it may have tripped while this call waited
             result = await self._call_with_retries(role.model, kwargs, timeout, secrets)
         if self.cache is not None and key is not None:
             # written as each call completes, so a killed stage loses no finished call
             self.cache.put(key, {k: v for k, v in asdict(result).items() if k != "cached"})
         return result
-
-    async def _wait_cooldown(self, model: str) -> None:
-        while (wait := self._cooldown_until.get(model, 0) - time.monotonic()) > 0:
-            await asyncio.sleep(wait)
 
     async def _ensure_local(self, model: str) -> None:
         """Load an embedded model before the first call: a missing model is a setup error
@@ -387,31 +327,11 @@ class LLMClient:
         await asyncio.to_thread(get_engine, model.split("/", 1)[-1])
         self._local_ready.add(model)
 
-    def _check_outage(self, model: str) -> None:
-        if model in self._outage:
-            raise LLMOutageError(self._outage[model])
-
-    def _note_failure(self, model: str, reason: str, message: str) -> None:
-        if reason not in OUTAGE_REASONS:
-            self._streak.pop(model, None)  # a per-request problem says the endpoint is up
-            return
-        streak = self._streak.setdefault(model, [])
-        streak.append(reason)
-        limit = self.max_consecutive_failures
-        if limit and len(streak) >= limit and model not in self._outage:
-            counts = ", ".join(f"{r} x{n}" for r, n in sorted(Counter(streak).items()))
-            self._outage[model] = (
-                f"{model}: {len(streak)} calls in a row failed after retries ({counts}); "
-                f"last error: {message}. Check the endpoint, its API key and base URL "
-                f"environment variables; completed calls are cached, so a re-run resumes "
-                f"(FR_LLM_MAX_CONSECUTIVE_FAILURES={limit}, 0 disables this check)"
-            )
-
     async def _call_with_retries(self, model: str, kwargs: dict, timeout: float | None,
                                  secrets: list[str]) -> ChatResult:
         attempt = 0
         while True:
-            await self._wait_cooldown(model)
+            await self._cooldown.wait(model)
             self.ledger.record_attempt(model, retry=attempt > 0)
             start = time.perf_counter()
             try:
@@ -423,7 +343,7 @@ class LLMClient:
                     completion_tokens=result.completion_tokens, cost_usd=result.cost_usd,
                     latency_s=time.perf_counter() - start,
                 )
-                self._streak.pop(model, None)
+                self._breaker.success(model)
                 return result
             except asyncio.CancelledError:
                 raise
@@ -433,24 +353,18 @@ class LLMClient:
                     # an in-process model failing is a bug or a bad request (say, a JSON schema
                     # its grammar compiler rejects), not a network blip: retrying cannot help
                     reason, transient = "local_error", False
-                if not transient or attempt >= self.max_retries:
+                if not transient or attempt >= self.settings.max_retries:
                     self.ledger.record_failure(model, reason)
                     message = (err.detail if isinstance(err, LLMCallError)
                                else (str(err).splitlines() or [type(err).__name__])[0][:300])
                     message = redact(message, secrets)
-                    self._note_failure(model, reason, message)
-                    self._check_outage(model)
+                    self._breaker.failure(model, reason, message)
+                    self._breaker.check(model)
                     raise LLMCallError(reason, message, model) from None
                 self.ledger.record_retry(model, reason)
-                delay = min(self.backoff_cap_s, self.backoff_s * (2 ** attempt))
-                delay = delay * (0.5 + random.random() / 2)
-                hinted = retry_after_s(err)
-                if hinted is not None:
-                    delay = max(delay, min(hinted, 60.0))
+                delay = self.settings.backoff(attempt, retry_after_s(err))
                 if reason == "rate_limit":
-                    # the limit is per key, not per request: every call to this model pauses
-                    until = time.monotonic() + delay
-                    self._cooldown_until[model] = max(self._cooldown_until.get(model, 0), until)
+                    self._cooldown.pause(model, delay)
                 log.debug("retrying %s after %s (%.2fs)", model, reason, delay)
                 await asyncio.sleep(delay)
                 attempt += 1

@@ -5,6 +5,10 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..config import RoleModel
 
 
 class LLMCallError(RuntimeError):
@@ -66,3 +70,18 @@ def retry_after_s(err: BaseException) -> float | None:
             except ValueError:
                 return None
     return None
+
+
+def require_credentials(roles: Iterable[RoleModel]) -> None:
+    """Fail before any call when a role needs an environment variable that is not set."""
+    missing: dict[str, list[str]] = {}
+    for role in roles:
+        for var in (role.api_key_env, role.api_base_env):
+            if var and not os.environ.get(var):
+                missing.setdefault(var, []).append(role.model)
+    if missing:
+        lines = [f"  {var} (needed by {', '.join(sorted(set(models)))})"
+                 for var, models in sorted(missing.items())]
+        raise MissingCredentialsError(
+            "missing environment variables for the configured LLM roles:\n" + "\n".join(lines)
+        )
