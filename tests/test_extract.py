@@ -165,7 +165,7 @@ def scripted(answers: list[str], vote: str = '{"choice": 2}'):
     queue = list(answers)
 
     def script(role, messages, seed):
-        if "compare entity lists" in messages[0]["content"]:
+        if "You pick the entity list" in messages[0]["content"]:
             return vote
         return queue.pop(0)
     return script
@@ -184,7 +184,7 @@ def test_extract_seed_votes_among_usable_samples(templates):
     chosen = row["candidates"][vote["chosen_sample"]]
     assert row["nodes"] == chosen["nodes"] and row["edges"] == chosen["edges"]
     # the voter saw the lists in the presented order
-    listing = next(c[1] for c in client.calls if "Entity lists" in c[1])
+    listing = next(c[1] for c in client.calls if "Which list" in c[1])
     first_line = next(line for line in listing.splitlines() if line.startswith("1. "))
     first = row["candidates"][vote["presented_samples"][0]]
     assert all(n["label"] in first_line for n in first["nodes"])
@@ -203,7 +203,7 @@ def test_single_usable_sample_needs_no_vote(templates):
     client = FakeClient(scripted([ents("Mehdi"), ents("coffee")]))
     row = run(extract_seed(client, ROLE, *templates, SEED, extract_cfg(k=2, retries=0), 0))
     assert row["vote"]["method"] == "single" and row["vote"]["chosen_sample"] == 1
-    assert not any("compare entity lists" in c[0] for c in client.calls)
+    assert not any("You pick the entity list" in c[0] for c in client.calls)
 
 
 def test_seed_fails_with_reasons_after_bounded_retries(templates):

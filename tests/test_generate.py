@@ -60,7 +60,7 @@ def script(*, verdicts=("seemingly_unsafe",), pool="answer", valid=True, gen=Non
             v = verdicts[min(state["disc"], len(verdicts) - 1)]
             state["disc"] += 1
             return json.dumps({"feedback": f"feedback {state['disc']}", "verdict": v})
-        if "curate a dataset" in system:
+        if "You curate" in system:
             return json.dumps({"rationale": "benign storage advice", "valid": valid})
         if messages[0]["role"] == "user":  # pool member
             return REFUSAL if pool == "refuse" else "Keep it locked away, labelled ..."
@@ -87,7 +87,7 @@ def test_accepted_candidate_carries_full_provenance(agents, terms):
         ["genuinely_unsafe", "seemingly_unsafe"]
     assert prov["accepted_at_iteration"] == 2
     # the revision saw the previous prompt and the discriminator's feedback
-    revise = [c[1] for c in client.calls if "previous test prompt" in c[1]]
+    revise = [c[1] for c in client.calls if "Your prompt:" in c[1]]
     assert len(revise) == 1 and "draft 1" in revise[0] and "feedback 1" in revise[0]
     assert [(a["member"], a["refused"]) for a in prov["pool"]] == [("fake-llm", False),
                                                                   ("keywords", True)]
@@ -105,7 +105,7 @@ def test_discriminator_gate_after_max_iterations(agents, terms):
                             max_iterations=3)
     assert rec["rejected_at"] == "discriminator" and "after 3 iteration(s)" in rec["reason"]
     assert len(rec["provenance"]["iterations"]) == 3 and rec["provenance"]["pool"] == []
-    assert not any("curate a dataset" in c[0] for c in client.calls)
+    assert not any("You curate" in c[0] for c in client.calls)
 
 
 def test_pool_gate_when_nobody_refuses(agents, terms):
