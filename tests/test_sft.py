@@ -225,3 +225,13 @@ def test_only_sft_and_later_stages_depend_on_the_student_model():
     art = spec["artifacts"]["sft-student"]
     assert (art["path"], art["type"]) == ("models/sft", "model")
     assert "models/sft" in dvc["sft"]["outs"]
+
+
+def test_empty_training_data_fails_naming_the_cause(params, tmp_path):
+    empty = tmp_path / "train.jsonl"
+    empty.write_text("")
+    with pytest.raises(InputError, match="train.jsonl: no training rows and no general data"):
+        training_chats(empty, params.sft, seed=0)
+    cfg = params.sft.model_copy(update={"mix": mix(source="jsonl", sample_size=2,
+                                                   path=str(FIX / "general_mix.jsonl"))})
+    assert len(training_chats(empty, cfg, seed=0)[0]) == 2  # general data alone still trains

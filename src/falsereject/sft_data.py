@@ -25,8 +25,6 @@ def falsereject_chats(path: str | Path, cfg: SftConfig) -> list[list[Message]]:
             chats.append(record_messages(row, cfg.mode, cfg.system_prompt, f"{path}:{line}"))
         except ChatFormatError as err:
             raise InputError(str(err)) from None
-    if not chats:
-        raise InputError(f"{path}: no training rows (did every prompt fail the checker?)")
     return chats
 
 
@@ -77,6 +75,10 @@ def training_chats(train_path: str | Path, cfg: SftConfig, seed: int
     own = falsereject_chats(train_path, cfg)
     general, mix_info = load_mix(cfg.mix, seed)
     chats = own + general
+    if not chats:
+        raise InputError(f"{train_path}: no training rows and no general data to train on: "
+                         "upstream accepted no training prompt, or every one failed the "
+                         "responder checker (see reports/generate and reports/structure)")
     random.Random(f"order:{seed}").shuffle(chats)
     digest = hashlib.sha256(read_text_strict(train_path).encode()).hexdigest()[:16]
     return chats, {"falsereject_rows": len(own), "falsereject_sha256": digest,
