@@ -7,6 +7,7 @@ test_local_model); here each case goes through a stage's real entry point.
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from pathlib import Path
 
@@ -152,3 +153,30 @@ def test_bad_throughput_setting_names_the_variable(monkeypatch, var, value):
     monkeypatch.setenv(var, value)
     with pytest.raises(ConfigError, match=var):
         LLMClient("x")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("override", "message", "composes"), [
+    ("probe.no_such_knob=1", "no_such_knob", False),
+    ("llm=no_such_option", "no_such_option", False),
+    ("probe.max_tokens=lots", "probe.max_tokens", True),
+])
+def test_bad_dvc_exp_run_override_fails_clearly(tmp_path, override, message, composes):
+    """The `dvc exp run -S` path: Hydra rejects unknown keys and options before any stage
+    runs; a wrongly typed value is composed, and the first stage to start (every stage
+    validates the whole params.yaml) stops on it, naming the key, before writing anything."""
+    from repo_copy import copy_repo, git_env, git_init
+
+    repo = tmp_path / "repo"
+    copy_repo(repo)
+    env = git_env(tmp_path / "llmcache")
+    git_init(repo, env)
+    proc = subprocess.run(["dvc", "exp", "run", "-S", override], cwd=repo, env=env,
+                          capture_output=True, text=True)
+    log = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert message in log
+    ran = [line for line in log.splitlines() if line.startswith("Running stage")]
+    assert len(ran) == (1 if composes else 0), ran
+    data = repo / "data"
+    assert not data.exists() or not [p for p in data.rglob("*") if p.is_file()]

@@ -8,36 +8,20 @@ byte the run left behind is searched for the sentinel.
 
 from __future__ import annotations
 
-import os
 import secrets
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
+from repo_copy import copy_repo, git_env, git_init
 from server_roles import pipeline_responder
 
 from falsereject.testserver import FakeOpenAIServer
 
-ROOT = Path(__file__).resolve().parents[1]
-BIN = ROOT / ".venv" / "bin"
 # made at run time, so not even this file contains it
 SENTINEL = "sk-SENTINEL-" + secrets.token_hex(16)
 
 pytestmark = pytest.mark.slow
-
-
-def copy_repo(dst: Path) -> None:
-    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT,
-                           capture_output=True, text=True, check=True).stdout.split("\n")
-    for rel in filter(None, files):
-        src = ROOT / rel
-        if src.is_file():
-            (dst / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, dst / rel)
-    for d in ("data", "models", "reports", "dvclive"):
-        shutil.rmtree(dst / d, ignore_errors=True)
-    (dst / "dvc.lock").unlink(missing_ok=True)
 
 
 def files_containing(root: Path, needle: bytes) -> list[str]:
@@ -52,15 +36,9 @@ def test_sentinel_key_leaves_no_trace(tmp_path):
     repo, cache = tmp_path / "repo", tmp_path / "llmcache"
     copy_repo(repo)
     with FakeOpenAIServer(responder=pipeline_responder) as srv:
-        env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}",
-               "VLLM_API_KEY": SENTINEL, "VLLM_API_BASE": srv.base_url,
-               "FR_LLM_CACHE_DIR": str(cache), "FR_LOG_LEVEL": "DEBUG",
-               "LITELLM_LOG": "DEBUG", "DVC_NO_ANALYTICS": "1",
-               "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
-               "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"}
-        for cmd in (["git", "init", "-q", "-b", "main"], ["git", "add", "-A"],
-                    ["git", "commit", "-qm", "copy"]):
-            subprocess.run(cmd, cwd=repo, env=env, check=True, capture_output=True)
+        env = {**git_env(cache), "VLLM_API_KEY": SENTINEL, "VLLM_API_BASE": srv.base_url,
+               "FR_LOG_LEVEL": "DEBUG", "LITELLM_LOG": "DEBUG"}
+        git_init(repo, env)
         proc = subprocess.run(
             # two rounds: the role-playing discriminator accepts only a revised prompt
             ["dvc", "exp", "run", "-v", "-S", "experiment=smoke", "-S", "llm=vllm",
@@ -87,3 +65,4 @@ def test_sentinel_key_leaves_no_trace(tmp_path):
     history = subprocess.run(["git", "log", "-p", "--all", "--binary"], cwd=repo,
                              capture_output=True, check=True).stdout
     assert needle not in history
+
