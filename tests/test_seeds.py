@@ -112,3 +112,11 @@ def test_stage_writes_nothing_on_bad_input(tmp_path):
     assert f"{bad}:2: malformed JSON" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert not out.exists() and not report.exists()
+
+
+def test_only_ids_restricts_and_unknown_ids_are_named():
+    path = str(ROOT / "resources/seeds.jsonl")
+    recs = load_seeds(cfg(path=path, only_ids=["seed-021", "seed-016"]))
+    assert [r["id"] for r in recs] == ["seed-016", "seed-021"]
+    with pytest.raises(InputError, match="seed-999"):
+        load_seeds(cfg(path=path, only_ids=["seed-999"]))

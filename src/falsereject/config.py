@@ -106,6 +106,7 @@ class SeedsConfig(Strict):
     category_format: Literal["id", "text"]
     max_per_category: int | None = Field(default=None, gt=0)
     max_seeds: int | None = Field(default=None, gt=0)
+    only_ids: list[str] | None = None
 
     @model_validator(mode="after")
     def _source_fields(self) -> SeedsConfig:

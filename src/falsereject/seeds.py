@@ -98,4 +98,9 @@ def load_seeds(cfg: SeedsConfig) -> list[dict[str, Any]]:
         if rec["id"] in seen:
             raise InputError(f"{where}: duplicate seed id {rec['id']!r} (first at {seen[rec['id']]})")
         seen[rec["id"]] = where
+    if cfg.only_ids is not None:
+        unknown = sorted(set(cfg.only_ids) - set(seen))
+        if unknown:
+            raise InputError(f"{where_src}: seeds.only_ids names unknown ids {unknown}")
+        records = [r for r in records if r["id"] in set(cfg.only_ids)]
     return select(records, cfg.max_per_category, cfg.max_seeds)
