@@ -35,15 +35,22 @@ def inputs(tmp_path) -> Path:
     return tmp_path
 
 
+def stage_env(cache: Path, srv: FakeOpenAIServer) -> dict[str, str]:
+    return {"FR_LLM_CACHE_DIR": str(cache), "VLLM_API_BASE": srv.base_url,
+            "VLLM_API_KEY": "sk-test", "FR_LLM_CONCURRENCY": str(CONCURRENCY)}
+
+
+def flags(inputs: Path, out: Path) -> list[str]:
+    return ["--params", str(inputs / "params.yaml"), "--seeds", str(inputs / "seeds.jsonl"),
+            "--prompt", "prompts/extract_v1.md", "--vote-prompt", "prompts/vote_v1.md",
+            "--graph", str(out / "graph.json"), "--subgraphs", str(out / "subgraphs.jsonl"),
+            "--reports-dir", str(out / "reports")]
+
+
 def start(inputs: Path, out: Path, cache: Path, srv: FakeOpenAIServer) -> subprocess.Popen:
-    env = {**os.environ, "FR_LLM_CACHE_DIR": str(cache), "VLLM_API_BASE": srv.base_url,
-           "VLLM_API_KEY": "sk-test", "FR_LLM_CONCURRENCY": str(CONCURRENCY)}
-    cmd = [sys.executable, "stages/extract.py", "--params", str(inputs / "params.yaml"),
-           "--seeds", str(inputs / "seeds.jsonl"), "--prompt", "prompts/extract_v1.md",
-           "--vote-prompt", "prompts/vote_v1.md", "--graph", str(out / "graph.json"),
-           "--subgraphs", str(out / "subgraphs.jsonl"), "--reports-dir", str(out / "reports")]
-    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
+    return subprocess.Popen([sys.executable, "stages/extract.py", *flags(inputs, out)],
+                            cwd=ROOT, env={**os.environ, **stage_env(cache, srv)},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
 def finish(proc: subprocess.Popen) -> None:
@@ -55,11 +62,18 @@ def cache_entries(cache: Path) -> int:
     return sum(1 for _ in cache.rglob("*.json"))
 
 
-def test_sigkill_then_rerun_makes_only_missing_calls(inputs, tmp_path):
+def test_sigkill_then_rerun_makes_only_missing_calls(inputs, tmp_path, monkeypatch):
+    from stages import extract
+
     resumed, cache = tmp_path / "resumed", tmp_path / "cache"
     with FakeOpenAIServer(responder=extract_responder, latency_s=0.05) as srv:
-        # uninterrupted reference run: every call once
-        finish(start(inputs, tmp_path / "reference", tmp_path / "ref-cache", srv))
+        # uninterrupted reference run (in-process, to save an interpreter start)
+        with monkeypatch.context() as m:
+            for var, value in stage_env(tmp_path / "ref-cache", srv).items():
+                m.setenv(var, value)
+            m.chdir(ROOT)
+            m.setattr(sys, "argv", ["extract", *flags(inputs, tmp_path / "reference")])
+            extract.main()
         total = srv.request_count
         assert total >= 40
 
