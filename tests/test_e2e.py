@@ -108,7 +108,7 @@ def test_metrics_are_finite(repo):
 def test_seeds_and_probe_ran_through_the_embedded_model(repo):
     dst, _, _ = repo
     seeds = [json.loads(line) for line in (dst / "data/seeds/seeds.jsonl").read_text().splitlines()]
-    assert len(seeds) == 2
+    assert len(seeds) == 3
     assert set(seeds[0]) == {"id", "prompt", "category", "category_text", "source"}
     probe = json.loads((dst / "data/probe/probe.json").read_text())
     assert probe["probes"][0]["model"] == "local/smollm2"
