@@ -24,7 +24,7 @@ from falsereject.config import RoleModel, StructureConfig
 from falsereject.export import public_rows, write_export
 from falsereject.io import InputError, read_jsonl_numbered, write_json, write_jsonl
 from falsereject.llm import LLMClient, require_credentials, run
-from falsereject.responder import StructureResult, structure_records
+from falsereject.responder import StructureResult, plan_units, structure_records
 from falsereject.responses import Templates, load_templates, word_count
 
 REQUIRED = {"id": str, "prompt": str, "category": int, "category_text": str}
@@ -93,8 +93,6 @@ def _mean(values: list[int]) -> float:
 def run_structure(client: Any, role: RoleModel, train: list[dict], test: list[dict],
                   templates: Templates, cfg: StructureConfig, run_seed: int) -> dict[str, Any]:
     """Everything the stage writes, as data (no I/O): injected client, so tests pass fakes."""
-    from falsereject.responder import plan_units
-
     selected = select(train, cfg)
     result = run(structure_records(client, role, selected, templates, cfg, run_seed))
     n_units = sum(len(plan_units(r, templates, cfg)) for r in selected)
