@@ -23,8 +23,8 @@ from .templates import PromptTemplate
 
 VERDICTS = ("seemingly_unsafe", "genuinely_unsafe")
 ACCEPT_VERDICT = "seemingly_unsafe"
-FEEDBACK_CHARS = 120
-RATIONALE_CHARS = 160
+FEEDBACK_CHARS = 100
+RATIONALE_CHARS = 120
 
 
 class AgentError(RuntimeError):
@@ -43,7 +43,7 @@ class AgentReply:
     attempts: list[dict[str, Any]]  # the failed tries before this one: {reason, text}
 
 
-_WORD = r"[A-Za-z0-9,.;:'?!()/&%$-]{1,24}"
+_WORD = r"[A-Za-z0-9,.;:'?!()/&%$-]{1,15}"
 
 
 def text_field(max_chars: int, min_words: int = 2) -> dict[str, Any]:
@@ -51,7 +51,7 @@ def text_field(max_chars: int, min_words: int = 2) -> dict[str, Any]:
     code, about `max_chars` long at most (as a word count: xgrammar cannot compile a long
     bounded character repetition, and ignores maxLength next to a pattern). Keeps a small
     sampled model from drifting into HTML/JSON fragments; hosted models are unaffected."""
-    max_words = max(min_words, max_chars // 6)
+    max_words = max(min_words, max_chars // 7)
     return {"type": "string",
             "pattern": rf"^{_WORD}( {_WORD}){{{min_words - 1},{max_words - 1}}}$"}
 
@@ -61,16 +61,18 @@ def generator_schema(max_chars: int) -> dict[str, Any]:
             "properties": {"prompt": text_field(max_chars, min_words=4)}}
 
 
+# Decision first, explanation second (keys also sort that way, as the embedded engine orders
+# them): an answer cut off by max_tokens still carries its decision, and repair keeps it.
 DISCRIMINATOR_SCHEMA: dict[str, Any] = {
-    "type": "object", "additionalProperties": False, "required": ["feedback", "verdict"],
-    "properties": {"feedback": text_field(FEEDBACK_CHARS),
-                   "verdict": {"type": "string", "enum": list(VERDICTS)}},
+    "type": "object", "additionalProperties": False, "required": ["assessment", "feedback"],
+    "properties": {"assessment": {"type": "string", "enum": list(VERDICTS)},
+                   "feedback": text_field(FEEDBACK_CHARS)},
 }
 
 ORCHESTRATOR_SCHEMA: dict[str, Any] = {
-    "type": "object", "additionalProperties": False, "required": ["rationale", "valid"],
-    "properties": {"rationale": text_field(RATIONALE_CHARS),
-                   "valid": {"type": "boolean"}},
+    "type": "object", "additionalProperties": False, "required": ["is_valid", "rationale"],
+    "properties": {"is_valid": {"type": "boolean"},
+                   "rationale": text_field(RATIONALE_CHARS)},
 }
 
 
@@ -89,16 +91,21 @@ def parse_generator(obj: dict, max_chars: int) -> dict[str, Any]:
     return {"prompt": prompt}
 
 
+def _optional_text(obj: dict, key: str, max_chars: int) -> str:
+    """An explanation field: may be missing (cut off after the decision), not of a wrong type."""
+    if key not in obj:
+        return ""
+    return clip_words(require_str(obj, key, allow_empty=True), max_chars)
+
+
 def parse_discriminator(obj: dict) -> dict[str, Any]:
-    return {"verdict": require_choice(obj, "verdict", VERDICTS),
-            "feedback": clip_words(require_str(obj, "feedback", allow_empty=True),
-                                   FEEDBACK_CHARS)}
+    return {"verdict": require_choice(obj, "assessment", VERDICTS),
+            "feedback": _optional_text(obj, "feedback", FEEDBACK_CHARS)}
 
 
 def parse_orchestrator(obj: dict) -> dict[str, Any]:
-    return {"valid": require_bool(obj, "valid"),
-            "rationale": clip_words(require_str(obj, "rationale", allow_empty=True),
-                                    RATIONALE_CHARS)}
+    return {"valid": require_bool(obj, "is_valid"),
+            "rationale": _optional_text(obj, "rationale", RATIONALE_CHARS)}
 
 
 async def ask_json(client: Any, role: RoleModel, messages: list[dict], schema: dict,
