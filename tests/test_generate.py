@@ -276,3 +276,28 @@ def test_decision_survives_a_cut_off_explanation(agents, terms):
     assert rec["status"] == "accepted" and len(client.calls) == 4  # no retries
     assert rec["provenance"]["iterations"][0]["discriminator"]["feedback"] == ""
     assert rec["provenance"]["orchestrator"]["rationale"] == ""
+
+
+def test_stage_inputs_are_validated_with_file_and_line(tmp_path):
+    from stages.extract import read_seeds
+    from stages.generate import read_subgraphs
+
+    seeds = tmp_path / "seeds.jsonl"
+    seeds.write_text('{"id": "a", "prompt": "x", "category": 1, "category_text": "t"}\n'
+                     '{"id": "b", "prompt": "y", "category": 2}\n')
+    with pytest.raises(InputError, match=r"seeds.jsonl:2: seed record lacks \['category_text'\]"):
+        read_seeds(str(seeds))
+    sub = tmp_path / "subgraphs.jsonl"
+    sub.write_text(json.dumps({**ROW, "nodes": []}) + "\n")
+    with pytest.raises(InputError, match=r"subgraphs.jsonl:1: status ok but no nodes"):
+        read_subgraphs(str(sub))
+
+
+def test_max_seeds_spreads_over_categories():
+    from stages.generate import select_rows
+
+    rows = [{**ROW, "seed_id": f"s{c:02d}", "category": c} for c in range(1, 45)]
+    rows.append({**ROW, "seed_id": "bad", "status": "failed", "nodes": []})
+    picked = select_rows(rows, 4)
+    assert [r["category"] for r in picked] == [1, 12, 23, 34]
+    assert len(select_rows(rows, None)) == 44 and select_rows(rows, 100) == select_rows(rows, None)
