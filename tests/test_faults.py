@@ -198,7 +198,8 @@ def test_extract_stage_under_30pct_faults_records_every_seed(env, tmp_path, monk
 def test_a_rate_limit_pauses_every_call_to_that_model(env):
     env.setenv("FR_LLM_CONCURRENCY", "4")
     convs = [[{"role": "user", "content": f"q{i}"}] for i in range(12)]
-    with FakeOpenAIServer(faults=["rate_limit"], retry_after_s=0.6, latency_s=0.05) as srv:
+    # successes take longer than the 429 so no slot frees before the client has seen the 429
+    with FakeOpenAIServer(faults=["rate_limit"], retry_after_s=0.6, latency_s=0.3) as srv:
         env.setenv("FR_TEST_API_BASE", srv.base_url)
         results = LLMClient("rl").chat_many(ROLE, convs)
         first, later = srv.arrivals[0], srv.arrivals[4:]

@@ -42,7 +42,8 @@ def test_sentinel_key_leaves_no_trace(tmp_path):
         proc = subprocess.run(
             # two rounds: the role-playing discriminator accepts only a revised prompt
             ["dvc", "exp", "run", "-v", "-S", "experiment=smoke", "-S", "llm=vllm",
-             "-S", "generate.max_iterations=2"],
+             "-S", "generate.max_iterations=2", "-S", "seeds.only_ids=null",
+             "-S", "seeds.max_seeds=2"],
             cwd=repo, env=env, capture_output=True, text=True,
         )
         calls = srv.request_count

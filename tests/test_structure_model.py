@@ -37,7 +37,7 @@ def test_structure_smoke_on_the_embedded_model(tmp_path):
     proc = run_stage(tmp_path, params)
     assert proc.returncode == 0, proc.stderr[-3000:]
     m = json.loads((tmp_path / "reports/metrics.json").read_text())
-    assert m["train_selected"] == 2 and m["train_kept"] + m["train_dropped"] == 2
+    assert m["train_selected"] == 3 and m["train_kept"] + m["train_dropped"] == 3
     assert m["train_kept"] >= 1, m  # the checker must let the embedded model's answers through
     kept = [json.loads(x) for x in (tmp_path / "structure/train.jsonl").read_text().splitlines()]
     assert [r["id"] for r in kept] == sorted(r["id"] for r in kept)
