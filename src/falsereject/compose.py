@@ -19,6 +19,7 @@ import yaml
 
 from .config import ConfigError, validate
 
+
 def compose(overrides: list[str] | None = None, conf_dir: str | Path = "conf") -> str:
     """The YAML text DVC would write for these overrides (validated); conf_dir is relative to
     the working directory, the repository root."""
