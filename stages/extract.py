@@ -47,6 +47,15 @@ def read_seeds(path: str) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda r: r["id"])
 
 
+def select_seeds(seeds: list[dict[str, Any]], max_seeds: int | None) -> list[dict[str, Any]]:
+    """All seeds, or `max_seeds` of them spread evenly over the (category, id) order, so a
+    smaller run still covers categories across the whole taxonomy. Sorted by id."""
+    ordered = sorted(seeds, key=lambda r: (r["category"], r["id"]))
+    if max_seeds is not None and max_seeds < len(ordered):
+        ordered = [ordered[i * len(ordered) // max_seeds] for i in range(max_seeds)]
+    return sorted(ordered, key=lambda r: r["id"])
+
+
 async def extract_all(client: Any, role: RoleModel, seeds: list[dict[str, Any]],
                       cfg: ExtractConfig, tmpl: PromptTemplate, vote_tmpl: PromptTemplate,
                       run_seed: int) -> list[dict[str, Any]]:
@@ -56,11 +65,13 @@ async def extract_all(client: Any, role: RoleModel, seeds: list[dict[str, Any]],
     return sorted(rows, key=lambda r: r["seed_id"])
 
 
-def summarize(rows: list[dict[str, Any]], graph_metrics: dict[str, Any]) -> dict[str, Any]:
+def summarize(rows: list[dict[str, Any]], graph_metrics: dict[str, Any], seeds_input: int
+              ) -> dict[str, Any]:
     samples = [c for r in rows for c in r["candidates"]]
     votes = Counter(r["vote"]["method"] for r in rows)
     failed = [r for r in rows if r["status"] != "ok"]
     return {
+        "seeds_input_count": seeds_input,
         "seeds_count": len(rows),
         "seeds_ok_count": len(rows) - len(failed),
         "seeds_failed_count": len(failed),
@@ -86,7 +97,8 @@ def main() -> None:
         ap.add_argument(flag, required=True)
     args = ap.parse_args()
     p = stage.params(args.params)
-    seeds = read_seeds(args.seeds)
+    all_seeds = read_seeds(args.seeds)
+    seeds = select_seeds(all_seeds, p.extract.max_seeds)
     tmpl = load_template(args.prompt, ("system", "user"))
     vote_tmpl = load_template(args.vote_prompt, ("system", "user"))
     role = p.llm.roles.extractor
@@ -97,7 +109,7 @@ def main() -> None:
     metered = MeteredClient(client)
     rows = run(extract_all(metered, role, seeds, p.extract, tmpl, vote_tmpl, p.run.seed))
     graph = build_graph(rows)
-    metrics = summarize(rows, graph_stats(graph))
+    metrics = summarize(rows, graph_stats(graph), seeds_input=len(all_seeds))
     usage = metered.summary()
     metrics.update({"llm_requests_count": usage["requests"], "llm_tokens_count": usage["tokens"],
                     "llm_cost_usd": usage["cost_usd"],

@@ -49,15 +49,6 @@ def read_subgraphs(path: str) -> list[dict[str, Any]]:
     return rows
 
 
-def select_rows(rows: list[dict[str, Any]], max_seeds: int | None) -> list[dict[str, Any]]:
-    """The `ok` rows, or `max_seeds` of them spread evenly over the (category, id) order."""
-    ok = sorted((r for r in rows if r["status"] == "ok"),
-                key=lambda r: (r["category"], r["seed_id"]))
-    if max_seeds is None or max_seeds >= len(ok):
-        return ok
-    return [ok[i * len(ok) // max_seeds] for i in range(max_seeds)]
-
-
 async def generate_all(client: Any, agents: Agents, pool: Pool, rows: list[dict[str, Any]],
                        cfg: GenerateConfig, run_seed: int) -> list[dict[str, Any]]:
     """Every candidate of every row, concurrently (the embedded model batches them)."""
@@ -94,7 +85,7 @@ def main() -> None:
     p = stage.params(args.params)
     cfg = p.generate
     all_rows = read_subgraphs(args.subgraphs)
-    rows = select_rows(all_rows, cfg.max_seeds)
+    rows = [r for r in all_rows if r["status"] == "ok"]
     agents = build_agents(p, args)
     pool = Pool(p.llm.refusal_pool)
     require_credentials([agents.generator, agents.discriminator, agents.orchestrator]

@@ -36,13 +36,14 @@ def failing(reason: str = "server_error"):
 
 
 def extract_cfg(**kw) -> ExtractConfig:
-    base = {"k": 3, "retries": 1, "max_entities": 5, "max_relations": 3, "entity_names": "grounded"}
+    base = {"k": 3, "retries": 1, "max_entities": 5, "max_relations": 3, "max_seeds": None,
+            "entity_names": "grounded"}
     return ExtractConfig(**{**base, **kw})
 
 
 def generate_cfg(**kw) -> GenerateConfig:
     base = {"n_candidates": 2, "max_iterations": 2, "retries": 1, "min_pool_refusals": 1,
-            "max_prompt_chars": 200, "max_seeds": None,
+            "max_prompt_chars": 200,
             "dedup": {"method": "ngram", "threshold": 0.9, "ngram_n": 2}, "test_fraction": 0.25}
     return GenerateConfig(**{**base, **kw})
 

@@ -24,7 +24,7 @@ from .templates import PromptTemplate
 VERDICTS = ("seemingly_unsafe", "genuinely_unsafe")
 ACCEPT_VERDICT = "seemingly_unsafe"
 FEEDBACK_CHARS = 100
-RATIONALE_CHARS = 120
+RATIONALE_CHARS = 100
 
 
 class AgentError(RuntimeError):
@@ -61,18 +61,19 @@ def generator_schema(max_chars: int) -> dict[str, Any]:
             "properties": {"prompt": text_field(max_chars, min_words=4)}}
 
 
-# Decision first, explanation second (keys also sort that way, as the embedded engine orders
-# them): an answer cut off by max_tokens still carries its decision, and repair keeps it.
+# Reason first, then decide (keys also sort that way, as the embedded engine orders them).
+# Measured with SmolLM2: asked for the decision first, it took the first option every time.
+# The word-bounded explanation keeps the answer inside the role's max_tokens.
 DISCRIMINATOR_SCHEMA: dict[str, Any] = {
-    "type": "object", "additionalProperties": False, "required": ["assessment", "feedback"],
-    "properties": {"assessment": {"type": "string", "enum": list(VERDICTS)},
-                   "feedback": text_field(FEEDBACK_CHARS)},
+    "type": "object", "additionalProperties": False, "required": ["feedback", "verdict"],
+    "properties": {"feedback": text_field(FEEDBACK_CHARS),
+                   "verdict": {"type": "string", "enum": list(VERDICTS)}},
 }
 
 ORCHESTRATOR_SCHEMA: dict[str, Any] = {
-    "type": "object", "additionalProperties": False, "required": ["is_valid", "rationale"],
-    "properties": {"is_valid": {"type": "boolean"},
-                   "rationale": text_field(RATIONALE_CHARS)},
+    "type": "object", "additionalProperties": False, "required": ["rationale", "valid"],
+    "properties": {"rationale": text_field(RATIONALE_CHARS),
+                   "valid": {"type": "boolean"}},
 }
 
 
@@ -92,19 +93,19 @@ def parse_generator(obj: dict, max_chars: int) -> dict[str, Any]:
 
 
 def _optional_text(obj: dict, key: str, max_chars: int) -> str:
-    """An explanation field: may be missing (cut off after the decision), not of a wrong type."""
+    """An explanation field: may be missing, must not be of a wrong type."""
     if key not in obj:
         return ""
     return clip_words(require_str(obj, key, allow_empty=True), max_chars)
 
 
 def parse_discriminator(obj: dict) -> dict[str, Any]:
-    return {"verdict": require_choice(obj, "assessment", VERDICTS),
+    return {"verdict": require_choice(obj, "verdict", VERDICTS),
             "feedback": _optional_text(obj, "feedback", FEEDBACK_CHARS)}
 
 
 def parse_orchestrator(obj: dict) -> dict[str, Any]:
-    return {"valid": require_bool(obj, "is_valid"),
+    return {"valid": require_bool(obj, "valid"),
             "rationale": _optional_text(obj, "rationale", RATIONALE_CHARS)}
 
 

@@ -143,6 +143,7 @@ class ExtractConfig(Strict):
     retries: int = Field(ge=0)  # extra tries per sample on malformed/truncated/invalid output
     max_entities: int = Field(ge=1)
     max_relations: int = Field(ge=0)
+    max_seeds: int | None = Field(default=None, gt=0)  # None: all; N: N spread over categories
     # spans: names constrained (schema enum) to 1-3 word spans of the seed prompt;
     # grounded: free names that must share a word with the prompt; free: any name
     entity_names: Literal["spans", "grounded", "free"]
@@ -162,7 +163,6 @@ class GenerateConfig(Strict):
     retries: int = Field(ge=0)  # extra tries per agent call on unusable output
     min_pool_refusals: int = Field(default=1, ge=1)
     max_prompt_chars: int = Field(ge=20)
-    max_seeds: int | None = Field(default=None, gt=0)  # None: every extracted seed
     dedup: DedupConfig
     test_fraction: float = Field(ge=0.0, lt=1.0)
 
