@@ -28,7 +28,6 @@ from .config import SftConfig
 log = logging.getLogger(__name__)
 
 ENV_MICRO_BATCH = "FR_SFT_MICRO_BATCH"
-ENV_THREADS = "FR_TORCH_THREADS"
 
 
 # --- hardware -------------------------------------------------------------------------------
@@ -55,10 +54,10 @@ def hardware(batch_size: int) -> Hardware:
     if torch.cuda.is_available():
         device, bf16, default_micro = "cuda", torch.cuda.is_bf16_supported(), 32
     else:
+        from .localmodel import torch_threads
+
         device, bf16, default_micro = "cpu", False, 4
-        threads = int(os.environ.get(ENV_THREADS, "0") or 0)
-        if threads > 0:
-            torch.set_num_threads(threads)
+        torch.set_num_threads(torch_threads())  # FR_TORCH_THREADS, or 1 on a busy machine
     micro = int(os.environ.get(ENV_MICRO_BATCH) or default_micro)
     per_device = max(1, min(micro, batch_size // world))
     accum = max(1, math.ceil(batch_size / (per_device * world)))
