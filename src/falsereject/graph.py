@@ -147,36 +147,40 @@ def graph_stats(g: nx.DiGraph, max_degree_bucket: int = 5) -> dict[str, Any]:
     return out
 
 
-def largest_component(g: nx.DiGraph) -> nx.DiGraph:
-    und = g.to_undirected(as_view=True)
-    if g.number_of_nodes() == 0:
-        return g
-    biggest = max(nx.connected_components(und), key=lambda c: (len(c), sorted(c)))
-    return g.subgraph(biggest).copy()
+def largest_components(g: nx.DiGraph, max_nodes: int) -> nx.DiGraph:
+    """The biggest connected components that fit in `max_nodes` together (at least one)."""
+    comps = sorted(nx.connected_components(g.to_undirected(as_view=True)),
+                   key=lambda c: (-len(c), sorted(c)))
+    keep: set[str] = set()
+    for comp in comps:
+        if keep and len(keep) + len(comp) > max_nodes:
+            break
+        keep |= comp
+    return g.subgraph(keep).copy()
 
 
-def draw(g: nx.DiGraph, path: str | Path, *, max_nodes: int = 60, seed: int = 0) -> None:
-    """PNG of the graph's largest component (the whole graph if it is small enough)."""
+def draw(g: nx.DiGraph, path: str | Path, *, max_nodes: int = 120, seed: int = 0) -> None:
+    """PNG of the graph, or of its biggest components when it has more than `max_nodes`."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    view = g if g.number_of_nodes() <= max_nodes else largest_component(g)
+    view = g if g.number_of_nodes() <= max_nodes else largest_components(g, max_nodes)
     title = (f"entity graph: {g.number_of_nodes()} nodes, {g.number_of_edges()} edges"
-             + ("" if view is g else f" (largest component: {view.number_of_nodes()} nodes)"))
-    fig, ax = plt.subplots(figsize=(11, 8), dpi=100)
+             + ("" if view is g else f" (biggest components: {view.number_of_nodes()} nodes)"))
+    fig, ax = plt.subplots(figsize=(14, 10), dpi=100)
     ax.set_title(title)
     ax.axis("off")
     if view.number_of_nodes():
-        pos = nx.spring_layout(view, seed=seed, k=1.2 / max(1, view.number_of_nodes()) ** 0.5)
+        pos = nx.spring_layout(view, seed=seed, k=2.0 / max(1, view.number_of_nodes()) ** 0.5)
         palette = dict(zip(ENTITY_TYPES, plt.get_cmap("tab10").colors, strict=False))
         colors = [palette.get(t, (0.5, 0.5, 0.5)) for _, t in view.nodes(data="type")]
         sizes = [120 + 80 * len(s) for _, s in view.nodes(data="seed_ids")]
         nx.draw_networkx_edges(view, pos, ax=ax, alpha=0.4, arrows=True, arrowsize=8)
         nx.draw_networkx_nodes(view, pos, ax=ax, node_color=colors, node_size=sizes)
         if view.number_of_nodes() <= max_nodes:
-            nx.draw_networkx_labels(view, pos, ax=ax, font_size=7,
+            nx.draw_networkx_labels(view, pos, ax=ax, font_size=6,
                                     labels={n: d["label"] for n, d in view.nodes(data=True)})
         handles = [plt.Line2D([], [], marker="o", ls="", color=c, label=t)
                    for t, c in palette.items()]
