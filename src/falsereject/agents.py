@@ -43,7 +43,8 @@ class AgentReply:
     attempts: list[dict[str, Any]]  # the failed tries before this one: {reason, text}
 
 
-_WORD = r"[A-Za-z0-9,.;:'?!()/&%$-]{1,15}"
+_WORD = r"[A-Za-z0-9,.;:'?!()&%$-]{1,15}"
+_FIRST_WORD = r"[A-Za-z][A-Za-z0-9,.;:'?!()&%$-]{0,14}"  # a letter first: no paths, no stray ")"
 
 
 def text_field(max_chars: int, min_words: int = 2) -> dict[str, Any]:
@@ -53,7 +54,7 @@ def text_field(max_chars: int, min_words: int = 2) -> dict[str, Any]:
     sampled model from drifting into HTML/JSON fragments; hosted models are unaffected."""
     max_words = max(min_words, max_chars // 7)
     return {"type": "string",
-            "pattern": rf"^{_WORD}( {_WORD}){{{min_words - 1},{max_words - 1}}}$"}
+            "pattern": rf"^{_FIRST_WORD}( {_WORD}){{{min_words - 1},{max_words - 1}}}$"}
 
 
 def generator_schema(max_chars: int) -> dict[str, Any]:
