@@ -70,9 +70,13 @@ def build_agents(p: Params, args) -> Agents:
 
 
 def load_embed():
-    from falsereject.diversity import embedding_fn, load_embedder
+    """Sentence embeddings for dedup and the diversity metric, cached next to the LLM cache;
+    the model itself loads only when a text is not in the cache."""
+    from falsereject.diversity import cached_embedding_fn, require_embedder
+    from falsereject.llm.cache import embedding_cache
 
-    return embedding_fn(load_embedder())
+    require_embedder()
+    return cached_embedding_fn(embedding_cache())
 
 
 def main() -> None:

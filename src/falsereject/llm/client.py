@@ -21,6 +21,7 @@ import json
 import logging
 import os
 import re
+import threading
 import time
 import weakref
 from collections.abc import Awaitable, Sequence
@@ -28,13 +29,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-
-import litellm  # noqa: E402
-
-from ..config import RoleModel  # noqa: E402
-from .cache import DiskCache, cache_key  # noqa: E402
-from .errors import (  # noqa: E402, F401 - MissingCredentialsError: part of this module's API
+from ..config import RoleModel
+from .cache import DiskCache, cache_key
+from .errors import (  # noqa: F401 - MissingCredentialsError: part of this module's API
     LLMCallError,
     MissingCredentialsError,
     redact,
@@ -42,17 +39,47 @@ from .errors import (  # noqa: E402, F401 - MissingCredentialsError: part of thi
     retry_after_s,
     secret_values,
 )
-from .ledger import Ledger  # noqa: E402
-from .policy import Breaker, Cooldown, Settings  # noqa: E402
+from .ledger import Ledger
+from .policy import Breaker, Cooldown, Settings
 
-litellm.suppress_debug_info = True
-litellm.drop_params = True  # e.g. `seed` for providers without it
-litellm.telemetry = False
+_LITELLM: Any = None
+_LITELLM_LOCK = threading.Lock()
+
+
+def _lite() -> Any:
+    """LiteLLM, imported and set up by the first call that needs it.
+
+    Importing it takes about 5 s here; a stage whose every answer is in the cache never does.
+    """
+    global _LITELLM
+    if _LITELLM is not None:
+        return _LITELLM
+    with _LITELLM_LOCK:
+        if _LITELLM is None:
+            os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+            import litellm
+
+            litellm.suppress_debug_info = True
+            litellm.drop_params = True  # e.g. `seed` for providers without it
+            litellm.telemetry = False
+            litellm.custom_provider_map = [
+                m for m in (litellm.custom_provider_map or []) if m.get("provider") != "local"
+            ] + [{"provider": "local", "custom_handler": _local_provider(litellm)}]
+            litellm.utils.custom_llm_setup()
+            _quiet_loggers()  # again: LiteLLM sets its loggers' levels at import
+            _LITELLM = litellm
+    return _LITELLM
+
+
 # Quiet third-party loggers even under FR_LOG_LEVEL=DEBUG: their debug output can carry
 # request headers, and so API keys.
-for _name in ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy", "httpx", "httpcore", "openai",
-              "aiohttp", "urllib3"):
-    logging.getLogger(_name).setLevel(logging.WARNING)
+def _quiet_loggers() -> None:
+    for name in ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy", "httpx", "httpcore", "openai",
+                 "aiohttp", "urllib3"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+_quiet_loggers()
 
 
 class _DropLoopChangeNotice(logging.Filter):
@@ -96,6 +123,7 @@ def classify(err: BaseException) -> tuple[str, bool]:
     """(reason, transient) for an exception raised by a call."""
     if isinstance(err, LLMCallError):
         return err.reason, err.reason in {"malformed_response", "empty_response"}
+    litellm = _lite()
     if isinstance(err, litellm.RateLimitError):
         return "rate_limit", True
     if isinstance(err, (litellm.Timeout, asyncio.TimeoutError, TimeoutError)):
@@ -150,6 +178,7 @@ def _prepare_pricing(model: str) -> None:
     if model in _PRICING_CHECKED:
         return
     _PRICING_CHECKED.add(model)
+    litellm = _lite()
     try:
         litellm.get_model_info(model)
         return
@@ -169,7 +198,7 @@ def _local_response(model_response: Any, model: str, result: Any) -> Any:
     model_response.choices[0].message.content = result.text
     model_response.choices[0].finish_reason = result.finish_reason
     model_response.model = model
-    model_response.usage = litellm.Usage(
+    model_response.usage = _lite().Usage(
         prompt_tokens=result.prompt_tokens,
         completion_tokens=result.completion_tokens,
         total_tokens=result.prompt_tokens + result.completion_tokens,
@@ -195,35 +224,34 @@ def _local_request(messages: list, optional_params: dict) -> Any:
     return req
 
 
-class LocalProvider(litellm.CustomLLM):
-    """`local/<name>`: in-process models from `falsereject.localmodel`, batched."""
+def _local_provider(litellm: Any) -> Any:
+    """The `local/` provider object (its class derives from LiteLLM's, so it is made at
+    LiteLLM's import)."""
 
-    def completion(self, model, messages, api_base, custom_prompt_dict, model_response,
-                   print_verbose, encoding, api_key, logging_obj, optional_params, *args, **kw):
-        from ..localmodel import get_engine
+    class LocalProvider(litellm.CustomLLM):
+        """`local/<name>`: in-process models from `falsereject.localmodel`, batched."""
 
-        name = model.split("/", 1)[-1]
-        result = get_engine(name).submit(_local_request(messages, optional_params)).result()
-        return _local_response(model_response, model, result)
+        def completion(self, model, messages, api_base, custom_prompt_dict, model_response,
+                       print_verbose, encoding, api_key, logging_obj, optional_params, *args, **kw):
+            from ..localmodel import get_engine
 
-    async def acompletion(self, model, messages, api_base, custom_prompt_dict, model_response,
-                          print_verbose, encoding, api_key, logging_obj, optional_params,
-                          *args, **kw):
-        from ..localmodel import get_engine
+            name = model.split("/", 1)[-1]
+            result = get_engine(name).submit(_local_request(messages, optional_params)).result()
+            return _local_response(model_response, model, result)
 
-        name = model.split("/", 1)[-1]
-        req = _local_request(messages, optional_params)
-        # Loading the model takes seconds: do it off the event loop.
-        engine = await asyncio.to_thread(get_engine, name)
-        result = await asyncio.wrap_future(engine.submit(req))
-        return _local_response(model_response, model, result)
+        async def acompletion(self, model, messages, api_base, custom_prompt_dict, model_response,
+                              print_verbose, encoding, api_key, logging_obj, optional_params,
+                              *args, **kw):
+            from ..localmodel import get_engine
 
+            name = model.split("/", 1)[-1]
+            req = _local_request(messages, optional_params)
+            # Loading the model takes seconds: do it off the event loop.
+            engine = await asyncio.to_thread(get_engine, name)
+            result = await asyncio.wrap_future(engine.submit(req))
+            return _local_response(model_response, model, result)
 
-_LOCAL_PROVIDER = LocalProvider()
-litellm.custom_provider_map = [
-    m for m in (litellm.custom_provider_map or []) if m.get("provider") != "local"
-] + [{"provider": "local", "custom_handler": _LOCAL_PROVIDER}]
-litellm.utils.custom_llm_setup()
+    return LocalProvider()
 
 
 # --- the client -----------------------------------------------------------------------------
@@ -335,7 +363,7 @@ class LLMClient:
             self.ledger.record_attempt(model, retry=attempt > 0)
             start = time.perf_counter()
             try:
-                coro = litellm.acompletion(**kwargs)
+                coro = _lite().acompletion(**kwargs)
                 resp = await (asyncio.wait_for(coro, timeout + 5) if timeout else coro)
                 result = self._parse(model, resp)
                 self.ledger.record_success(
@@ -387,7 +415,7 @@ class LLMClient:
             cost = hidden.get("response_cost")  # None: LiteLLM knows no price for the model
         if not priced and not model.startswith(LOCAL_PREFIX):
             try:
-                cost = litellm.completion_cost(completion_response=resp)
+                cost = _lite().completion_cost(completion_response=resp)
             except Exception:  # noqa: BLE001 - unknown price
                 cost = None
         if model.startswith(LOCAL_PREFIX):
