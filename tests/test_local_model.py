@@ -4,6 +4,7 @@ JSON-constrained decoding, max_tokens, cache; hub models from a local directory.
 from __future__ import annotations
 
 import json
+import os
 import time
 
 import pytest
@@ -110,3 +111,26 @@ def test_override_that_is_not_a_model_dir_is_rejected(monkeypatch, tmp_path):
     monkeypatch.setenv("FR_MODEL_DIR_QWEN", str(tmp_path))
     with pytest.raises(HubUnavailableError, match="FR_MODEL_DIR_QWEN"):
         resolve_model_dir(qwen_cfg())
+
+
+def test_torch_threads_follow_the_cores_idle_now(monkeypatch):
+    import falsereject.localmodel as lm
+
+    monkeypatch.delenv(lm.ENV_THREADS, raising=False)
+    monkeypatch.setattr(lm.os, "cpu_count", lambda: 4)
+    monkeypatch.setattr(lm, "idle_cores", lambda: 3.8)
+    assert lm.torch_threads() == 4
+    monkeypatch.setattr(lm, "idle_cores", lambda: 2.9)  # another job holds a core
+    assert lm.torch_threads() == 1
+    monkeypatch.setenv(lm.ENV_THREADS, "3")
+    assert lm.torch_threads() == 3
+    monkeypatch.setenv(lm.ENV_THREADS, "many")
+    with pytest.raises(lm.ModelUnavailableError, match="FR_TORCH_THREADS"):
+        lm.torch_threads()
+
+
+def test_idle_cores_reads_a_sane_value():
+    from falsereject.localmodel import idle_cores
+
+    free = idle_cores(0.05)
+    assert free is None or 0.0 <= free <= (os.cpu_count() or 1) + 1e-6

@@ -142,10 +142,34 @@ def load(spec: LocalSpec):
     return model, tok
 
 
+def idle_cores(sample_s: float = 0.3) -> float | None:
+    """Cores idle right now, from two reads of /proc/stat `sample_s` apart (None off Linux).
+
+    Not the load average: that still counts the stage DVC ran just before this one for a
+    minute, so it would call an idle machine busy at the start of every stage.
+    """
+    def read() -> tuple[int, int]:
+        with open("/proc/stat", encoding="ascii") as fh:
+            fields = [int(x) for x in fh.readline().split()[1:]]
+        idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+        return idle, sum(fields[:8])
+
+    try:
+        idle0, total0 = read()
+        time.sleep(sample_s)
+        idle1, total1 = read()
+    except (OSError, ValueError, IndexError):
+        return None
+    cores = os.cpu_count() or 1
+    if total1 <= total0:
+        return float(cores)
+    return cores * (idle1 - idle0) / (total1 - total0)
+
+
 def torch_threads() -> int:
-    """`FR_TORCH_THREADS`, or by default every core when the machine is idle and one when it is
-    busy: on 2 shared cores, two torch threads that wait on each other for a CPU made batched
-    decoding ~10x slower than one thread (measured with a load average of 6)."""
+    """`FR_TORCH_THREADS`, or by default every core when the machine is idle and one when other
+    work holds a core: on 2 shared cores, two torch threads that wait on each other for a CPU
+    made batched decoding ~10x slower than one thread (measured with a load average of 6)."""
     raw = os.environ.get(ENV_THREADS, "")
     if raw.strip():
         try:
@@ -153,10 +177,12 @@ def torch_threads() -> int:
         except ValueError:
             raise ModelUnavailableError(f"{ENV_THREADS}={raw!r} must be an integer") from None
     cores = os.cpu_count() or 1
-    busy = os.getloadavg()[0] > cores - 0.5
-    threads = 1 if busy else cores
-    log.info("torch threads: %d (load average %.1f on %d cores; set %s to override)",
-             threads, os.getloadavg()[0], cores, ENV_THREADS)
+    free = idle_cores()
+    if free is None:
+        free = max(0.0, cores - os.getloadavg()[0])
+    threads = cores if free > cores - 0.5 else 1
+    log.info("torch threads: %d (%.1f of %d cores idle; set %s to override)",
+             threads, free, cores, ENV_THREADS)
     return threads
 
 
