@@ -38,3 +38,29 @@ def test_top_p_never_picks_outside_the_nucleus():
     logits = torch.tensor([[5.0, 4.0, -3.0, -3.0, -3.0]])  # top two hold > 99% of the mass
     assert {pick([s], logits, temperature=1.0, top_p=0.9)[0] for s in range(300)} <= {0, 1}
     assert {pick([s], logits, temperature=1.0, top_p=0.01)[0] for s in range(50)} == {0}
+
+
+def full_sort_nucleus(probs, top_p):
+    """The nucleus by sorting the whole vocabulary (the definition)."""
+    ordered, idx = torch.sort(probs, dim=-1, descending=True)
+    drop = ordered.cumsum(dim=-1) - ordered >= top_p
+    return probs.masked_fill(drop.scatter(-1, idx, drop), 0.0)
+
+
+def test_the_partial_sort_keeps_exactly_the_full_sort_nucleus():
+    torch.manual_seed(1)
+    vocab = 49152
+    peaked = torch.randn(6, vocab) * 4.0    # the nucleus fits in the top 1024
+    flat = torch.randn(2, vocab) * 0.01     # it does not: those rows need the whole sort
+    for logits in (peaked, flat, torch.cat([peaked[:3], flat[:1]])):
+        for top_p in (0.5, 0.9, 0.95):
+            probs = torch.softmax(logits / 0.8, dim=-1)
+            got = SeededSampler([0] * len(probs), 0.8, top_p)._nucleus(probs)
+            want = full_sort_nucleus(probs, top_p)
+            assert torch.equal(got > 0, want > 0)
+            assert torch.equal(got, want)
+    # the peaked rows really were decided by the partial sort alone
+    top = torch.topk(torch.softmax(peaked / 0.8, dim=-1), 1024, dim=-1).values.sum(-1)
+    assert bool((top >= 0.95).all())
+    top = torch.topk(torch.softmax(flat / 0.8, dim=-1), 1024, dim=-1).values.sum(-1)
+    assert bool((top < 0.5).all())

@@ -260,7 +260,7 @@ class SftConfig(Strict):
     method: Literal["lora", "full"]
     mode: Literal["instruct", "cot"]  # which response field is the assistant target
     lora: LoraParams | None
-    max_steps: int | None = Field(default=None, gt=0)
+    max_steps: int | None = Field(default=None, gt=0)  # when set, overrides epochs (as in HF)
     epochs: float | None = Field(default=None, gt=0)
     batch_size: int = Field(gt=0)  # effective: sequences per optimizer step over all devices
     max_length: int = Field(gt=0)  # tokens per sequence (capped by model.max_seq_len)
@@ -279,8 +279,8 @@ class SftConfig(Strict):
     def _method_fields(self) -> SftConfig:
         if (self.method == "lora") != (self.lora is not None):
             raise ValueError("method=lora needs a `lora` block; method=full needs lora: null")
-        if (self.max_steps is None) == (self.epochs is None):
-            raise ValueError("set exactly one of max_steps and epochs (the other null)")
+        if self.max_steps is None and self.epochs is None:
+            raise ValueError("set sft.epochs or sft.max_steps (max_steps wins when both are set)")
         if self.merge_adapter and self.method != "lora":
             raise ValueError("merge_adapter applies to method=lora only")
         return self

@@ -23,6 +23,9 @@ from .errors import LLMOutageError
 OUTAGE_REASONS = frozenset({"auth", "not_found", "connection", "timeout", "server_error",
                             "rate_limit", "local_error"})
 
+# sequences per embedded-model `generate` call; on 2 CPU cores 32 gave 1.6x the tokens/s of 16
+DEFAULT_LOCAL_BATCH = 32
+
 
 def _env_number(name: str, default: float, kind: type) -> Any:
     raw = os.environ.get(name)
@@ -64,7 +67,7 @@ class Settings:
             concurrency=conc,
             # the embedded engine batches what is queued: let two full batches wait on it (one
             # running, one filling) so it never idles between batches for want of requests
-            local_concurrency=max(conc, 2 * env_int("FR_LOCAL_BATCH_SIZE", 16)),
+            local_concurrency=max(conc, 2 * env_int("FR_LOCAL_BATCH_SIZE", DEFAULT_LOCAL_BATCH)),
             timeout_s=env_float("FR_LLM_TIMEOUT_S", 120.0),
             local_timeout_s=env_float("FR_LOCAL_TIMEOUT_S", 0.0) or None,
             max_retries=env_int("FR_LLM_MAX_RETRIES", 4),
