@@ -123,10 +123,12 @@ def bench_embedded(n: int = 32, max_tokens: int = 16) -> dict:
     client.chat_many(role, convs)
     together = time.perf_counter() - t0
     engine = get_engine("smollm2")
+    import torch
+
     speedup = one_by_one / together
     say(f"embedded {n} requests x {max_tokens} tokens: one at a time {one_by_one:.1f}s, "
-        f"concurrent {together:.1f}s (batch size {engine.batch_size}) -> {speedup:.1f}x  "
-        f"(target >= 5x; {load()})")
+        f"concurrent {together:.1f}s (batch size {engine.batch_size}, "
+        f"{torch.get_num_threads()} torch threads) -> {speedup:.1f}x  (target >= 5x; {load()})")
     return {"embedded_speedup_x": round(speedup, 2), "embedded_serial_s": round(one_by_one, 2),
             "embedded_concurrent_s": round(together, 2)}
 
