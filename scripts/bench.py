@@ -49,8 +49,17 @@ def load() -> str:
     return f"load avg {one:.1f}/{five:.1f} on {os.cpu_count()} cores"
 
 
+def process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process so far (Linux; 0.0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
 @contextlib.contextmanager
-def server_process(latency_s: float) -> Iterator[str]:
+def server_process(latency_s: float) -> Iterator[tuple[str, int]]:
     """The test server in its own process, so its work does not share the client's GIL."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "falsereject.testserver", "--latency-s", str(latency_s),
@@ -61,7 +70,7 @@ def server_process(latency_s: float) -> Iterator[str]:
         line = proc.stdout.readline().strip()  # "serving http://127.0.0.1:PORT/v1"
         if not line.startswith("serving "):
             raise RuntimeError(f"test server did not start: {line!r}")
-        yield line.split()[1]
+        yield line.split()[1], proc.pid
     finally:
         proc.terminate()
         proc.wait(timeout=10)
@@ -81,7 +90,7 @@ def bench_fanout(latency_s: float = 0.2, levels: tuple[int, ...] = (1, 16, 64)) 
     role = RoleModel(model="openai/test-model", temperature=0.0, top_p=1.0, max_tokens=16,
                      api_base_env=BASE_ENV, api_key_env=KEY_ENV)
     out = {}
-    with server_process(latency_s) as base:
+    with server_process(latency_s) as (base, server_pid):
         os.environ[BASE_ENV], os.environ[KEY_ENV] = base, "sk-bench"
         for conc in levels:
             client = LLMClient("bench", use_cache=False, concurrency=conc)
@@ -90,15 +99,18 @@ def bench_fanout(latency_s: float = 0.2, levels: tuple[int, ...] = (1, 16, 64)) 
             client.chat_many(role, warm)  # opens the connection pool
             convs = [[{"role": "user", "content": f"q {conc} {i}"}] for i in range(n)]
             cpu0, t0 = time.process_time(), time.perf_counter()
+            srv0 = process_cpu_s(server_pid)
             results = client.chat_many(role, convs)
             wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+            srv = process_cpu_s(server_pid) - srv0
             failed = sum(isinstance(r, LLMCallError) for r in results)
             rate, ideal = n / wall, conc / latency_s
             out[f"fanout_efficiency_c{conc}"] = round(rate / ideal, 3)
             say(f"fanout c={conc:<3} latency {latency_s:g}s: {n} calls in {wall:.2f}s = "
                 f"{rate:.1f} calls/s; ideal {ideal:.1f} -> efficiency {rate / ideal:.2f}  "
                 f"(client CPU {cpu / n * 1000:.1f} ms/call, so one free core caps it at "
-                f"{n / cpu:.0f} calls/s; {failed} failed; {load()})")
+                f"{n / cpu:.0f} calls/s; server CPU {srv / n * 1000:.1f} ms/call; "
+                f"{failed} failed; {load()})")
     say(f"fanout target: efficiency >= 0.9 at c=64 -> {out.get('fanout_efficiency_c64')}")
     return out
 
