@@ -23,7 +23,6 @@ import argparse
 import contextlib
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -36,6 +35,7 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
 
 KEY_ENV, BASE_ENV = "FR_BENCH_API_KEY", "FR_BENCH_API_BASE"
 
@@ -212,33 +212,17 @@ def bench_cache(n_seeds: int = 4) -> dict:
             "cache_outputs_identical": same}
 
 
-def copy_repo(dest: Path) -> Path:
-    """Tracked and untracked-but-not-ignored files of the repo, a fresh git repo, shared .venv."""
-    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT,
-                           check=True, capture_output=True, text=True).stdout.splitlines()
-    for rel in files:
-        src = ROOT / rel
-        if src.is_file():
-            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, dest / rel)
-    for d in ("data", "models", "reports", "dvclive"):  # outputs of this checkout stay behind
-        shutil.rmtree(dest / d, ignore_errors=True)
-    (dest / "dvc.lock").unlink(missing_ok=True)
-    (dest / ".venv").symlink_to(ROOT / ".venv")
-    for cmd in (["git", "init", "-q"], ["git", "add", "-A"],
-                ["git", "-c", "user.email=b@b", "-c", "user.name=bench", "commit", "-qm", "b"]):
-        subprocess.run(cmd, cwd=dest, check=True, capture_output=True)
-    return dest
-
-
 def bench_e2e() -> dict:
     """Default `dvc repro`, cold (a fresh copy: no outputs, empty LLM and model caches, as
     after a clone) then again as a no-op."""
     with tempfile.TemporaryDirectory() as tmp:
-        work = copy_repo(Path(tmp) / "repo")
-        env = {**os.environ, "FR_LLM_CACHE_DIR": str(Path(tmp) / "llmcache"),
-               "FR_MODEL_CACHE_DIR": str(Path(tmp) / "models"),
-               "PATH": f"{ROOT / '.venv/bin'}:{os.environ['PATH']}"}
+        from repo_copy import copy_repo, git_env, git_init  # tests/: the tests' copy helper
+
+        work = Path(tmp) / "repo"
+        copy_repo(work)
+        (work / ".venv").symlink_to(ROOT / ".venv")
+        env = {**git_env(Path(tmp) / "llmcache"), "FR_MODEL_CACHE_DIR": str(Path(tmp) / "models")}
+        git_init(work, env)
         subprocess.run([sys.executable, "-m", "falsereject.compose"], cwd=work, env=env,
                        check=True)
         out = {}

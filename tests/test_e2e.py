@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
+from repo_copy import copy_repo, git_env, git_init
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = ROOT / ".venv" / "bin"
@@ -32,27 +31,11 @@ def sh(cmd: list[str], cwd: Path, env: dict, check: bool = True) -> subprocess.C
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory) -> tuple[Path, dict]:
     dst = tmp_path_factory.mktemp("e2e") / "repo"
-    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT,
-                           capture_output=True, text=True, check=True).stdout.split("\n")
-    for rel in filter(None, files):
-        src = ROOT / rel
-        if src.is_file():
-            (dst / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, dst / rel)
-    env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}",
-           "FR_LLM_CACHE_DIR": str(dst.parent / "llmcache"),
-           "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
-           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com",
-           "DVC_NO_ANALYTICS": "1"}
+    copy_repo(dst)  # outputs of the source checkout must not leak in: start from nothing
+    env = git_env(dst.parent / "llmcache")
     for var in [k for k in env if k.startswith("FR_MODEL_DIR_")]:
         env.pop(var)
-    # outputs of the source checkout must not leak in: start from nothing
-    for d in ("data", "models", "reports", "dvclive"):
-        shutil.rmtree(dst / d, ignore_errors=True)
-    (dst / "dvc.lock").unlink(missing_ok=True)
-    sh(["git", "init", "-q", "-b", "main"], dst, env)
-    sh(["git", "add", "-A"], dst, env)
-    sh(["git", "commit", "-qm", "copy"], dst, env)
+    git_init(dst, env)
     run = sh(["dvc", "exp", "run", "-S", "experiment=smoke"], dst, env)
     return dst, env, run
 
