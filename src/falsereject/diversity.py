@@ -125,17 +125,19 @@ def cached_embedding_fn(cache: Any, load: Callable[[], Any] | None = None
 
     def embed(texts: Sequence[str]):
         texts = list(texts)
-        keys = [key(t) for t in texts]
-        found = [cache.get(k) for k in keys]
-        missing = sorted({t for t, f in zip(texts, found, strict=True) if f is None})
+        vectors: dict[str, list[float]] = {}
+        for t in dict.fromkeys(texts):
+            hit = cache.get(key(t))
+            if hit is not None:
+                vectors[t] = hit["vector"]
+        missing = sorted(set(texts) - set(vectors))
         if missing:
             if "fn" not in state:
                 state["fn"] = embedding_fn((load or load_embedder)())
             for t, vec in zip(missing, state["fn"](missing), strict=True):
-                cache.put(key(t), {"vector": [float(x) for x in vec]})
-            found = [cache.get(k) for k in keys]
-        return np.asarray([f["vector"] for f in found], dtype=np.float32).reshape(
-            len(texts), -1)
+                vectors[t] = [float(x) for x in vec]  # float32 -> float64: exact both ways
+                cache.put(key(t), {"vector": vectors[t]})
+        return np.asarray([vectors[t] for t in texts], dtype=np.float32).reshape(len(texts), -1)
     return embed
 
 

@@ -2,8 +2,8 @@
 
 Serves `local/<name>` models for the LLM client's custom LiteLLM provider. Concurrent requests
 are queued and a worker thread runs one `generate` per batch (on 2 CPU cores, 32 sequences in
-one batch give several times the tokens/s of one at a time). Requests that ask for JSON are decoded under
-a JSON-schema grammar (xgrammar), so even a 135M model returns parseable JSON.
+one batch give several times the tokens/s of one at a time). Requests that ask for JSON are
+decoded under a JSON-schema grammar (xgrammar), so even a 135M model returns parseable JSON.
 
 This module and the training code are the only ones that import torch/transformers.
 """
@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .llm.policy import DEFAULT_LOCAL_BATCH  # noqa: E402
+from .llm.policy import DEFAULT_LOCAL_BATCH, env_int
 
 log = logging.getLogger(__name__)
 
@@ -238,7 +238,7 @@ class Engine:
                  wait_ms: float | None = None):
         self.name = name
         self.spec = spec
-        self.batch_size = batch_size or int(os.environ.get(ENV_BATCH, DEFAULT_LOCAL_BATCH))
+        self.batch_size = batch_size or env_int(ENV_BATCH, DEFAULT_LOCAL_BATCH) or 1
         self.wait_s = (wait_ms if wait_ms is not None
                        else float(os.environ.get(ENV_WAIT_MS, "30"))) / 1000.0
         self.model, self.tok = load(spec)
