@@ -62,7 +62,7 @@ def process_cpu_s(pid: int) -> float:
 def server_process(latency_s: float) -> Iterator[tuple[str, int]]:
     """The test server in its own process, so its work does not share the client's GIL."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "falsereject.testserver", "--latency-s", str(latency_s),
+        [sys.executable, "-m", "falsereject.testing.server", "--latency-s", str(latency_s),
          "--time-limit-s", "3600"],
         stdout=subprocess.PIPE, text=True, cwd=ROOT,
     )
@@ -84,7 +84,7 @@ def run_checked(cmd: list[str], **kw) -> None:
 
 
 def bench_fanout(latency_s: float = 0.2, levels: tuple[int, ...] = (1, 16, 64)) -> dict:
-    from falsereject.config import RoleModel
+    from falsereject.core.config import RoleModel
     from falsereject.llm import LLMCallError, LLMClient
 
     role = RoleModel(model="openai/test-model", temperature=0.0, top_p=1.0, max_tokens=16,
@@ -119,9 +119,9 @@ def bench_embedded(n: int = 32, max_tokens: int = 64) -> dict:
     """The same n sampled requests one at a time, then all at once. `max_tokens` is about what
     the pipeline's roles write (extract answers were 80-120 tokens); with very short answers
     the prompts' prefill, which batching cannot save, dominates both timings."""
-    from falsereject.config import RoleModel
+    from falsereject.core.config import RoleModel
     from falsereject.llm import LLMClient, run
-    from falsereject.localmodel import get_engine
+    from falsereject.llm.local.engine import get_engine
 
     role = RoleModel(model="local/smollm2", temperature=0.7, top_p=0.95, max_tokens=max_tokens,
                      api_base_env=None, api_key_env=None)
@@ -160,9 +160,9 @@ async def _gather_seeded(client, role, convs):
 def bench_cache(n_seeds: int = 4) -> dict:
     """`generate` on the embedded model, cold (empty LLM cache) then warm, on `n_seeds` seeds
     whose subgraphs `extract` makes first (its calls are not timed)."""
-    from falsereject.compose import compose
-    from falsereject.io import read_jsonl, write_jsonl
-    from falsereject.taxonomy import CATEGORIES
+    from falsereject.core.compose import compose
+    from falsereject.core.io import read_jsonl, write_jsonl
+    from falsereject.core.taxonomy import CATEGORIES
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -223,7 +223,7 @@ def bench_e2e() -> dict:
         (work / ".venv").symlink_to(ROOT / ".venv")
         env = {**git_env(Path(tmp) / "llmcache"), "FR_MODEL_CACHE_DIR": str(Path(tmp) / "models")}
         git_init(work, env)
-        subprocess.run([sys.executable, "-m", "falsereject.compose"], cwd=work, env=env,
+        subprocess.run([sys.executable, "-m", "falsereject.core.compose"], cwd=work, env=env,
                        check=True)
         out = {}
         for label, target in (("cold", 900.0), ("noop", 15.0)):

@@ -26,7 +26,7 @@ trap 'rm -rf "$work"' EXIT
 params=params.yaml
 if [[ $# -gt 0 ]]; then
   params="$work/params.yaml"
-  "$PY" -m falsereject.compose --out "$params" "$@"
+  "$PY" -m falsereject.core.compose --out "$params" "$@"
 fi
 
 gpus=0

@@ -18,8 +18,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from falsereject import stage
-from falsereject.calibration import (
+from falsereject.core import stage
+from falsereject.core.config import Params
+from falsereject.core.io import write_json, write_jsonl
+from falsereject.evaluation.calibration import (
     flat_metrics,
     judge_rows,
     judges,
@@ -28,9 +30,7 @@ from falsereject.calibration import (
     stratified_subset,
     summarize,
 )
-from falsereject.config import Params
-from falsereject.io import write_json, write_jsonl
-from falsereject.judge import load_template
+from falsereject.evaluation.judge import load_template
 
 
 def run(p: Params, *, client: Any, prompts_dir: str) -> tuple[list[dict], dict[str, Any]]:

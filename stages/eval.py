@@ -21,14 +21,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from falsereject import stage
-from falsereject.benchmarks import KINDS, load_benchmark, source_description
-from falsereject.benchmarks.sources import is_pinned
-from falsereject.config import ConfigError, Params
-from falsereject.evaluation import BASE, SFT, evaluate, models_under_test
-from falsereject.io import write_json, write_jsonl
-from falsereject.judge import Judge, load_template
-from falsereject.metrics import group_metrics, paired_metrics, per_category
+from falsereject.core import stage
+from falsereject.core.config import ConfigError, Params
+from falsereject.core.io import write_json, write_jsonl
+from falsereject.evaluation.answers import BASE, SFT, evaluate, models_under_test
+from falsereject.evaluation.benchmarks import KINDS, load_benchmark, source_description
+from falsereject.evaluation.benchmarks.sources import is_pinned
+from falsereject.evaluation.judge import Judge, load_template
+from falsereject.evaluation.metrics import group_metrics, paired_metrics, per_category
 
 log = logging.getLogger("eval")
 
@@ -105,7 +105,7 @@ def main() -> None:
         return
 
     from falsereject.llm import LLMClient, require_credentials
-    from falsereject.student import register_student
+    from falsereject.llm.local.student import register_student
 
     require_credentials([p.llm.roles.judge, *p.eval.extra_models])
     start = time.perf_counter()

@@ -21,14 +21,20 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from falsereject import stage
-from falsereject.config import ExtractConfig, RoleModel
-from falsereject.extraction import extract_seed
-from falsereject.graph import build_graph, draw, graph_stats, to_node_link
-from falsereject.io import InputError, atomic_path, read_jsonl_numbered, write_json, write_jsonl
+from falsereject.core import stage
+from falsereject.core.config import ExtractConfig, RoleModel
+from falsereject.core.io import (
+    InputError,
+    atomic_path,
+    read_jsonl_numbered,
+    write_json,
+    write_jsonl,
+)
+from falsereject.core.templates import PromptTemplate, load_template
+from falsereject.generation.extraction import extract_seed
+from falsereject.generation.graph import build_graph, draw, graph_stats, to_node_link
 from falsereject.llm import LLMClient, require_credentials, run
-from falsereject.metering import MeteredClient
-from falsereject.templates import PromptTemplate, load_template
+from falsereject.llm.metering import MeteredClient
 
 SEED_KEYS = ("id", "prompt", "category", "category_text")
 

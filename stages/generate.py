@@ -22,16 +22,16 @@ import asyncio
 import time
 from typing import Any
 
-from falsereject import stage
-from falsereject.agents import Agents
-from falsereject.config import GenerateConfig, Params
-from falsereject.curation import apply_dedup, dataset_rows, rejected_rows, yield_metrics
-from falsereject.io import InputError, read_jsonl_numbered, write_json, write_jsonl
+from falsereject.core import stage
+from falsereject.core.config import GenerateConfig, Params
+from falsereject.core.io import InputError, read_jsonl_numbered, write_json, write_jsonl
+from falsereject.core.templates import load_template
+from falsereject.generation.agents import Agents
+from falsereject.generation.curation import apply_dedup, dataset_rows, rejected_rows, yield_metrics
+from falsereject.generation.loop import run_candidate
+from falsereject.generation.pool import Pool
 from falsereject.llm import LLMClient, require_credentials, run
-from falsereject.loop import run_candidate
-from falsereject.metering import MeteredClient
-from falsereject.pool import Pool
-from falsereject.templates import load_template
+from falsereject.llm.metering import MeteredClient
 
 SUBGRAPH_KEYS = ("seed_id", "category", "category_text", "seed_prompt", "status", "nodes",
                  "edges")
@@ -72,7 +72,7 @@ def build_agents(p: Params, args) -> Agents:
 def load_embed():
     """Sentence embeddings for dedup and the diversity metric, cached next to the LLM cache;
     the model itself loads only when a text is not in the cache."""
-    from falsereject.diversity import cached_embedding_fn, require_embedder
+    from falsereject.generation.diversity import cached_embedding_fn, require_embedder
     from falsereject.llm.cache import embedding_cache
 
     require_embedder()
@@ -91,7 +91,7 @@ def main() -> None:
     all_rows = read_subgraphs(args.subgraphs)
     rows = [r for r in all_rows if r["status"] == "ok"]
     agents = build_agents(p, args)
-    pool = Pool(p.llm.refusal_pool)
+    pool = Pool(p.llm.refusal_pool, p.llm.moderation_terms)
     require_credentials([agents.generator, agents.discriminator, agents.orchestrator]
                         + [m.llm for m in p.llm.refusal_pool if m.llm is not None])
     embed = load_embed()

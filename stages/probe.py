@@ -8,8 +8,8 @@ with a clear message when a role's model or credentials are missing.
 
 from __future__ import annotations
 
-from falsereject import stage
-from falsereject.io import write_json
+from falsereject.core import stage
+from falsereject.core.io import write_json
 from falsereject.llm import LLMClient, require_credentials, run
 
 

@@ -18,8 +18,9 @@ import io
 from pathlib import Path
 from typing import Any
 
-from falsereject import stage
-from falsereject.eval_report import (
+from falsereject.core import stage
+from falsereject.core.io import InputError, read_json, write_text
+from falsereject.evaluation.report import (
     CATEGORY_FIELDS,
     MODEL_FIELDS,
     category_rows,
@@ -28,7 +29,6 @@ from falsereject.eval_report import (
     plot_per_category,
     render_summary,
 )
-from falsereject.io import InputError, read_json, write_text
 
 FIGURES = {"Compliance rate vs USR, base vs fine-tuned": "compliance_vs_usr.png",
            "Per-category USR, base vs fine-tuned": "per_category.png"}

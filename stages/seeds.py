@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from collections import Counter
 
-from falsereject import stage
-from falsereject.io import write_json, write_jsonl
-from falsereject.seeds import load_seeds
-from falsereject.taxonomy import CATEGORIES
+from falsereject.core import stage
+from falsereject.core.io import write_json, write_jsonl
+from falsereject.core.taxonomy import CATEGORIES
+from falsereject.generation.seeds import load_seeds
 
 
 def summarize(records: list[dict]) -> dict:

@@ -22,12 +22,12 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from falsereject import stage
-from falsereject.config import Params
-from falsereject.io import read_jsonl, write_json
-from falsereject.localmodel import weights_dir
-from falsereject.sft_data import training_chats
-from falsereject.student import base_spec
+from falsereject.core import stage
+from falsereject.core.config import Params
+from falsereject.core.io import read_jsonl, write_json
+from falsereject.llm.local.engine import weights_dir
+from falsereject.llm.local.student import base_spec
+from falsereject.training.data import training_chats
 
 
 def is_main_process() -> bool:
@@ -71,7 +71,7 @@ def save_model(result: Any, out_dir: Path, cfg: Any, hf_id: str) -> None:
 
 def compare_samples(result: Any, weights: Path, prompts: list[str], p: Params) -> list[dict]:
     """Greedy answers of the base and the fine-tuned student to the same held-out prompts."""
-    from falsereject.training import generate_greedy, load_student
+    from falsereject.training.trainer import generate_greedy, load_student
 
     cfg = p.sft
     model, tok = result.model, result.tokenizer
@@ -128,7 +128,7 @@ def main() -> None:
     heldout = [r["prompt"] for r in read_jsonl(args.heldout)][: p.sft.samples.n_prompts]
     max_length = min(p.sft.max_length, p.model.max_seq_len)
 
-    from falsereject.training import train
+    from falsereject.training.trainer import train
 
     live = None
     if is_main_process():

@@ -19,13 +19,13 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from falsereject import stage
-from falsereject.config import RoleModel, StructureConfig
-from falsereject.export import public_rows, write_export
-from falsereject.io import InputError, read_jsonl_numbered, write_json, write_jsonl
+from falsereject.core import stage
+from falsereject.core.config import RoleModel, StructureConfig
+from falsereject.core.io import InputError, read_jsonl_numbered, write_json, write_jsonl
 from falsereject.llm import LLMClient, require_credentials, run
-from falsereject.responder import StructureResult, plan_units, structure_records
-from falsereject.responses import Templates, load_templates, word_count
+from falsereject.responses.export import public_rows, write_export
+from falsereject.responses.responder import StructureResult, plan_units, structure_records
+from falsereject.responses.structured import Templates, load_templates, word_count
 
 REQUIRED = {"id": str, "prompt": str, "category": int, "category_text": str}
 

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from falsereject.config import JudgeConfig, RoleModel
+from falsereject.core.config import JudgeConfig, RoleModel
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from falsereject.config import ExtractConfig, GenerateConfig, PoolMember, RoleModel
+from falsereject.core.config import ExtractConfig, GenerateConfig, PoolMember, RoleModel
 from falsereject.llm import ChatResult, LLMCallError
 
 ROLE = RoleModel(model="fake/model", temperature=0.0, top_p=1.0, max_tokens=64,
@@ -51,7 +51,7 @@ def generate_cfg(**kw) -> GenerateConfig:
 def pool_members(terms_file: str | None = None, llm: bool = True) -> list[PoolMember]:
     out = []
     if llm:
-        out.append(PoolMember(name="fake-llm", kind="llm", llm=ROLE, terms_file=None))
+        out.append(PoolMember(name="fake-llm", kind="llm", llm=ROLE))
     if terms_file:
-        out.append(PoolMember(name="keywords", kind="lexical", llm=None, terms_file=terms_file))
+        out.append(PoolMember(name="keywords", kind="lexical", llm=None))
     return out

@@ -41,7 +41,7 @@ def pipeline_responder(body: dict) -> str:
     reads as `undetermined`) for the rest."""
     from test_generate_vllm import responder as generation_roles
 
-    from falsereject.testserver import default_responder
+    from falsereject.testing.server import default_responder
 
     if any(ask in body["messages"][-1]["content"] for ask in _STRUCTURE_ASKS):
         return prose(body)

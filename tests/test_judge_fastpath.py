@@ -12,7 +12,7 @@ from collections import Counter
 
 import pytest
 
-from falsereject.refusal import detect_refusal, fingerprint, is_refusal
+from falsereject.core.refusal import detect_refusal, fingerprint, is_refusal
 
 EXPECTED = {"direct_refusal": "refusal", "full_compliance": "compliance",
             "safe_partial_compliance": "undecided"}

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from falsereject.config import JudgeConfig, RoleModel
-from falsereject.judge import UNDETERMINED, Judge, load_template
+from falsereject.core.config import JudgeConfig, RoleModel
+from falsereject.evaluation.judge import UNDETERMINED, Judge, load_template
 from falsereject.llm import LLMClient, run
-from falsereject.testserver import FakeOpenAIServer
+from falsereject.testing.server import FakeOpenAIServer
 
 ROOT = Path(__file__).resolve().parents[1]
 ROLE = RoleModel(model="openai/judge-model", temperature=0.0, top_p=1.0, max_tokens=64,

@@ -9,16 +9,16 @@ import time
 
 import pytest
 
-from falsereject.config import ModelConfig, RoleModel
-from falsereject.hub import HubUnavailableError, resolve_model_dir
+from falsereject.core.config import ModelConfig, RoleModel
+from falsereject.core.hub import HubUnavailableError, resolve_model_dir
 from falsereject.llm import LLMClient, run
-from falsereject.localmodel import (
+from falsereject.llm.local.engine import (
     LocalSpec,
     dequantized_dir,
     get_engine,
     weights_dir,
 )
-from falsereject.student import register_student
+from falsereject.llm.local.student import register_student
 
 ROLE = RoleModel(model="local/smollm2", temperature=0.0, top_p=1.0, max_tokens=24,
                  api_base_env=None, api_key_env=None)
@@ -114,7 +114,7 @@ def test_override_that_is_not_a_model_dir_is_rejected(monkeypatch, tmp_path):
 
 
 def test_torch_threads_follow_the_cores_idle_now(monkeypatch):
-    import falsereject.localmodel as lm
+    import falsereject.llm.local.engine as lm
 
     monkeypatch.delenv(lm.ENV_THREADS, raising=False)
     monkeypatch.setattr(lm.os, "cpu_count", lambda: 4)
@@ -130,7 +130,7 @@ def test_torch_threads_follow_the_cores_idle_now(monkeypatch):
 
 
 def test_idle_cores_reads_a_sane_value():
-    from falsereject.localmodel import idle_cores
+    from falsereject.llm.local.engine import idle_cores
 
     free = idle_cores(0.05)
     assert free is None or 0.0 <= free <= (os.cpu_count() or 1) + 1e-6

@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from falsereject.metrics import (
+from falsereject.evaluation.metrics import (
     accuracy,
     agreement,
     bootstrap_ci,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from falsereject.parsing import (
+from falsereject.core.parsing import (
     ParseError,
     extract_json,
     repair_truncated,

@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 from server_roles import extract_responder
 
-from falsereject.compose import compose
-from falsereject.io import read_jsonl
-from falsereject.taxonomy import CATEGORIES
-from falsereject.testserver import FakeOpenAIServer
+from falsereject.core.compose import compose
+from falsereject.core.io import read_jsonl
+from falsereject.core.taxonomy import CATEGORIES
+from falsereject.testing.server import FakeOpenAIServer
 
 ROOT = Path(__file__).resolve().parents[1]
 CONCURRENCY = 4
@@ -101,7 +101,7 @@ def test_sigkill_then_rerun_makes_only_missing_calls(inputs, tmp_path, monkeypat
 
 CACHED_CALL = """
 import json, os, sys
-from falsereject.config import RoleModel
+from falsereject.core.config import RoleModel
 from falsereject.llm import LLMClient
 role = RoleModel(model="openai/test-model", temperature=0.0, top_p=1.0, max_tokens=16,
                  api_base_env="VLLM_API_BASE", api_key_env="VLLM_API_KEY")

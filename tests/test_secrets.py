@@ -16,7 +16,7 @@ import pytest
 from repo_copy import copy_repo, git_env, git_init
 from server_roles import pipeline_responder
 
-from falsereject.testserver import FakeOpenAIServer
+from falsereject.testing.server import FakeOpenAIServer
 
 # made at run time, so not even this file contains it
 SENTINEL = "sk-SENTINEL-" + secrets.token_hex(16)

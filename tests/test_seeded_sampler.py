@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from falsereject.localmodel import SeededSampler
+from falsereject.llm.local.engine import SeededSampler
 
 
 def pick(seeds, logits, prompt_len=5, step=0, temperature=0.8, top_p=1.0):

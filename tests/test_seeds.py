@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from falsereject.config import SeedsConfig
-from falsereject.io import InputError
-from falsereject.seeds import load_seeds, select, stable_id
-from falsereject.taxonomy import CATEGORIES
+from falsereject.core.config import SeedsConfig
+from falsereject.core.io import InputError
+from falsereject.core.taxonomy import CATEGORIES
+from falsereject.generation.seeds import load_seeds, select, stable_id
 
 ROOT = Path(__file__).resolve().parents[1]
 

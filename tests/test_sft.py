@@ -10,14 +10,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from falsereject.chat_format import ChatFormatError, general_messages, record_messages
-from falsereject.compose import compose
-from falsereject.config import MixConfig, validate
-from falsereject.hub import HubUnavailableError
-from falsereject.io import InputError
-from falsereject.localmodel import weights_dir
-from falsereject.sft_data import load_mix, training_chats
-from falsereject.student import base_spec
+from falsereject.core.compose import compose
+from falsereject.core.config import MixConfig, validate
+from falsereject.core.hub import HubUnavailableError
+from falsereject.core.io import InputError
+from falsereject.llm.local.engine import weights_dir
+from falsereject.llm.local.student import base_spec
+from falsereject.training.chat_format import ChatFormatError, general_messages, record_messages
+from falsereject.training.data import load_mix, training_chats
 
 ROOT = Path(__file__).resolve().parents[1]
 FIX = ROOT / "tests/fixtures"
@@ -85,7 +85,7 @@ def test_general_data_formats():
 
 
 def test_only_assistant_tokens_are_labelled_including_end_of_turn(tok):
-    from falsereject.training import tokenize_chat
+    from falsereject.training.trainer import tokenize_chat
 
     msgs = record_messages(ROW, "instruct")
     ex = tokenize_chat(tok, msgs, 1024)
@@ -98,7 +98,7 @@ def test_only_assistant_tokens_are_labelled_including_end_of_turn(tok):
 
 
 def test_every_assistant_turn_of_a_multi_turn_chat_is_labelled(tok):
-    from falsereject.training import tokenize_chat
+    from falsereject.training.trainer import tokenize_chat
 
     msgs = general_messages(json.loads((FIX / "general_mix.jsonl").read_text().splitlines()[2]),
                             "messages")
@@ -108,7 +108,7 @@ def test_every_assistant_turn_of_a_multi_turn_chat_is_labelled(tok):
 
 
 def test_truncation_keeps_the_start_and_drops_chats_without_target(tok):
-    from falsereject.training import build_examples, tokenize_chat
+    from falsereject.training.trainer import build_examples, tokenize_chat
 
     msgs = record_messages(ROW, "instruct")
     full = tokenize_chat(tok, msgs, 1024)
@@ -120,7 +120,7 @@ def test_truncation_keeps_the_start_and_drops_chats_without_target(tok):
 
 
 def test_collator_pads_by_length_not_by_token_id(tok):
-    from falsereject.training import AssistantOnlyCollator, tokenize_chat
+    from falsereject.training.trainer import AssistantOnlyCollator, tokenize_chat
 
     a = tokenize_chat(tok, record_messages(ROW, "instruct"), 1024)
     short = {"role": "assistant", "content": "Yes."}
@@ -139,7 +139,7 @@ def test_collator_pads_by_length_not_by_token_id(tok):
 
 
 def test_hardware_from_environment(monkeypatch):
-    from falsereject.training import hardware
+    from falsereject.training.trainer import hardware
 
     monkeypatch.setenv("FR_SFT_MICRO_BATCH", "2")
     hw = hardware(8)

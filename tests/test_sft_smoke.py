@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from falsereject.compose import compose
-from falsereject.config import validate
+from falsereject.core.compose import compose
+from falsereject.core.config import validate
 
 ROOT = Path(__file__).resolve().parents[1]
 FIX = ROOT / "tests/fixtures"
@@ -52,8 +52,8 @@ def test_sft_smoke_two_steps_then_adapter_loads(tmp_path):
     assert not (out / "model").exists()
 
     # the adapter loads on the base student, as the evaluation stage serves it
-    from falsereject.localmodel import load
-    from falsereject.student import register_student, sft_spec
+    from falsereject.llm.local.engine import load
+    from falsereject.llm.local.student import register_student, sft_spec
 
     model_id = register_student(p.model, out)
     assert model_id.startswith("local/student-smollm2-sft-")

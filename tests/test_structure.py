@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from falsereject.compose import compose
-from falsereject.config import RoleModel, validate
-from falsereject.io import InputError
+from falsereject.core.compose import compose
+from falsereject.core.config import RoleModel, validate
+from falsereject.core.io import InputError
 from falsereject.llm import LLMCallError
-from falsereject.responder import plan_units, structure_records
-from falsereject.responses import (
+from falsereject.responses.responder import plan_units, structure_records
+from falsereject.responses.structured import (
     check_answer,
     evaluate_part,
     evaluate_single,

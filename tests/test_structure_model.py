@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from falsereject.compose import compose
-from falsereject.export import hf_features
+from falsereject.core.compose import compose
+from falsereject.responses.export import hf_features
 
 ROOT = Path(__file__).resolve().parents[1]
 FIX = ROOT / "tests/fixtures"

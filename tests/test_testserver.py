@@ -7,9 +7,9 @@ import json
 import pytest
 from pydantic import BaseModel, Field
 
-from falsereject.config import RoleModel
+from falsereject.core.config import RoleModel
 from falsereject.llm import LLMCallError, LLMClient, run
-from falsereject.testserver import FakeOpenAIServer, schema_instance
+from falsereject.testing.server import FakeOpenAIServer, schema_instance
 
 ROLE = RoleModel(model="openai/test-model", temperature=0.0, top_p=1.0, max_tokens=32,
                  api_base_env="FR_TEST_API_BASE", api_key_env="FR_TEST_API_KEY")

@@ -1,13 +1,13 @@
 """LLM access for every stage: `from falsereject.llm import LLMClient`."""
 
-from .client import (
+from falsereject.llm.client import (
     ChatResult,
     LLMCallError,
     LLMClient,
     require_credentials,
     run,
 )
-from .errors import LLMOutageError, MissingCredentialsError
+from falsereject.llm.errors import LLMOutageError, MissingCredentialsError
 
 __all__ = [
     "ChatResult",

@@ -29,9 +29,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ..config import RoleModel
-from .cache import DiskCache, cache_key
-from .errors import (  # noqa: F401 - MissingCredentialsError: part of this module's API
+from falsereject.core.config import RoleModel
+from falsereject.llm.cache import DiskCache, cache_key
+from falsereject.llm.errors import (  # noqa: F401 - MissingCredentialsError: part of this module's API
     LLMCallError,
     MissingCredentialsError,
     redact,
@@ -39,8 +39,8 @@ from .errors import (  # noqa: F401 - MissingCredentialsError: part of this modu
     retry_after_s,
     secret_values,
 )
-from .ledger import Ledger
-from .policy import Breaker, Cooldown, Settings
+from falsereject.llm.ledger import Ledger
+from falsereject.llm.policy import Breaker, Cooldown, Settings
 
 _LITELLM: Any = None
 _LITELLM_LOCK = threading.Lock()
@@ -207,7 +207,7 @@ def _local_response(model_response: Any, model: str, result: Any) -> Any:
 
 
 def _local_request(messages: list, optional_params: dict) -> Any:
-    from ..localmodel import GenRequest
+    from falsereject.llm.local.engine import GenRequest
 
     fmt = optional_params.get("response_format") or {}
     schema = None
@@ -229,11 +229,11 @@ def _local_provider(litellm: Any) -> Any:
     LiteLLM's import)."""
 
     class LocalProvider(litellm.CustomLLM):
-        """`local/<name>`: in-process models from `falsereject.localmodel`, batched."""
+        """`local/<name>`: in-process models from `falsereject.llm.local.engine`, batched."""
 
         def completion(self, model, messages, api_base, custom_prompt_dict, model_response,
                        print_verbose, encoding, api_key, logging_obj, optional_params, *args, **kw):
-            from ..localmodel import get_engine
+            from falsereject.llm.local.engine import get_engine
 
             name = model.split("/", 1)[-1]
             result = get_engine(name).submit(_local_request(messages, optional_params)).result()
@@ -242,7 +242,7 @@ def _local_provider(litellm: Any) -> Any:
         async def acompletion(self, model, messages, api_base, custom_prompt_dict, model_response,
                               print_verbose, encoding, api_key, logging_obj, optional_params,
                               *args, **kw):
-            from ..localmodel import get_engine
+            from falsereject.llm.local.engine import get_engine
 
             name = model.split("/", 1)[-1]
             req = _local_request(messages, optional_params)
@@ -350,7 +350,7 @@ class LLMClient:
         (ModelUnavailableError, raised here), not a per-row failure to retry."""
         if model in self._local_ready:
             return
-        from ..localmodel import get_engine
+        from falsereject.llm.local.engine import get_engine
 
         await asyncio.to_thread(get_engine, model.split("/", 1)[-1])
         self._local_ready.add(model)

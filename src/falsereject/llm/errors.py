@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ..config import RoleModel
+    from falsereject.core.config import RoleModel
 
 
 class LLMCallError(RuntimeError):

@@ -15,8 +15,8 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from ..config import ConfigError
-from .errors import LLMOutageError
+from falsereject.core.config import ConfigError
+from falsereject.llm.errors import LLMOutageError
 
 # Reasons that say the endpoint itself is broken (not this one request): enough of them in a row
 # and the stage stops instead of recording every remaining row as failed.

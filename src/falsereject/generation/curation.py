@@ -1,0 +1,128 @@
+"""After the loop: dedup, split, output rows, and the yield metrics (paper Table 1 analogues).
+
+Pure functions over candidate records (as `loop.run_candidate` returns them): accepted ones are
+deduplicated in id order, the survivors split into train/test, and the metrics count every gate.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from falsereject.core.config import GenerateConfig
+from falsereject.core.taxonomy import CATEGORIES
+from falsereject.generation.dedup import dedup
+from falsereject.generation.diversity import diversity_metrics
+from falsereject.generation.loop import GATES
+from falsereject.generation.split import stratified_split
+
+ROW_KEYS = ("id", "prompt", "category", "category_text", "seed_id")
+
+
+def apply_dedup(candidates: list[dict[str, Any]], cfg: GenerateConfig,
+                embed: Callable[[Sequence[str]], Any] | None) -> list[dict[str, Any]]:
+    """Candidates with near-duplicate accepted prompts turned into `dedup` rejections."""
+    out = sorted(candidates, key=lambda c: c["id"])
+    accepted = [c for c in out if c["status"] == "accepted"]
+    drops = dedup([c["prompt"] for c in accepted], method=cfg.dedup.method,
+                  threshold=cfg.dedup.threshold, embed=embed, ngram_n=cfg.dedup.ngram_n)
+    for i, dup in drops.items():
+        c, kept = accepted[i], accepted[dup.duplicate_of]
+        reason = (f"near-duplicate of {kept['id']} ({cfg.dedup.method} similarity "
+                  f"{dup.similarity:.3f} >= {cfg.dedup.threshold})")
+        c["provenance"]["dedup"] = {"duplicate_of": kept["id"], "similarity": dup.similarity,
+                                    "method": cfg.dedup.method}
+        c["provenance"]["decision"] = {"status": "rejected", "rejected_at": "dedup",
+                                       "reason": reason}
+        c.update(status="rejected", rejected_at="dedup", reason=reason)
+    return out
+
+
+def dataset_rows(candidates: list[dict[str, Any]], test_fraction: float, seed: int
+                 ) -> tuple[list[dict], list[dict], list[dict]]:
+    """(accepted, train, test) rows: {id, prompt, category, category_text, seed_id, split,
+    provenance}, each list sorted by id."""
+    accepted = [c for c in candidates if c["status"] == "accepted"]
+    train, test = stratified_split(accepted, test_fraction, seed)
+    split_of = {r["id"]: "train" for r in train} | {r["id"]: "test" for r in test}
+    rows = [{**{k: c[k] for k in ROW_KEYS}, "split": split_of[c["id"]],
+             "provenance": c["provenance"]} for c in accepted]
+    rows.sort(key=lambda r: r["id"])
+    return rows, [r for r in rows if r["split"] == "train"], [r for r in rows if r["split"] == "test"]
+
+
+def rejected_rows(candidates: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{**{k: c[k] for k in ROW_KEYS}, "rejected_at": c["rejected_at"],
+             "reason": c["reason"], "provenance": c["provenance"]}
+            for c in candidates if c["status"] == "rejected"]
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
+
+
+def _rate(num: int, den: int) -> float | None:
+    return round(num / den, 6) if den else None
+
+
+def yield_metrics(candidates: list[dict[str, Any]], cfg: GenerateConfig,
+                  pool_members: Sequence[str], embed: Callable[[Sequence[str]], Any] | None,
+                  usage: dict[str, Any], seeds_in: int, seeds_used: int) -> dict[str, Any]:
+    """Flat metrics: counts at each gate, per-iteration acceptance, pool refusal rates,
+    diversity, coverage and LLM usage per accepted prompt."""
+    n = len(candidates)
+    rejected_at = Counter(c["rejected_at"] for c in candidates if c["status"] == "rejected")
+    generated = n - rejected_at["generator"]
+    disc_ok = generated - rejected_at["discriminator"]
+    pool_ok = disc_ok - rejected_at["pool"]
+    orch_ok = pool_ok - rejected_at["orchestrator"]
+    final = [c for c in candidates if c["status"] == "accepted"]
+    m: dict[str, Any] = {
+        "seeds_input_count": seeds_in,
+        "seeds_used_count": seeds_used,
+        "candidates_count": n,
+        "generated_count": generated,
+        "discriminator_accepted_count": disc_ok,
+        "pool_refused_count": pool_ok,
+        "orchestrator_accepted_count": orch_ok,
+        "dedup_kept_count": len(final),
+        "accepted_count": len(final),
+        "yield_rate": _rate(len(final), n),
+    }
+    for gate in GATES:
+        m[f"rejected_at_{gate}_count"] = rejected_at.get(gate, 0)
+    for it in range(1, cfg.max_iterations + 1):
+        reached = sum(1 for c in candidates if len(c["provenance"]["iterations"]) >= it
+                      and c["provenance"]["iterations"][it - 1]["discriminator"] is not None)
+        ok = sum(1 for c in candidates if c["provenance"]["accepted_at_iteration"] == it)
+        m[f"discriminator_accepted_iter_{it}_count"] = ok
+        m[f"discriminator_accept_rate_iter_{it}"] = _rate(ok, reached)
+    judged = [c for c in candidates if c["provenance"]["pool"]]
+    m["pool_evaluated_count"] = len(judged)
+    member_rates = []
+    for name in pool_members:
+        marks = [a["refused"] for c in judged for a in c["provenance"]["pool"]
+                 if a["member"] == name]
+        m[f"pool_refusal_rate_{_slug(name)}"] = _rate(sum(marks), len(marks))
+        final_marks = [a["refused"] for c in final for a in c["provenance"]["pool"]
+                       if a["member"] == name]
+        if final_marks:
+            member_rates.append(sum(final_marks) / len(final_marks))
+    # the paper's "rejection rate": mean refusal rate over the pool, on the final dataset
+    m["rejection_rate_accepted_mean"] = (round(sum(member_rates) / len(member_rates), 6)
+                                         if member_rates else None)
+    m.update(diversity_metrics([c["prompt"] for c in final], embed))
+    covered = {c["category"] for c in final}
+    m["categories_covered_count"] = len(covered)
+    m["categories_total_count"] = len(CATEGORIES)
+    m["llm_requests_count"] = usage["requests"]
+    m["llm_tokens_count"] = usage["tokens"]
+    m["llm_cost_usd"] = usage["cost_usd"]
+    k = len(final)
+    m["llm_requests_per_accepted"] = round(usage["requests"] / k, 3) if k else None
+    m["llm_tokens_per_accepted"] = round(usage["tokens"] / k, 1) if k else None
+    m["llm_cost_usd_per_accepted"] = (round(usage["cost_usd"] / k, 6)
+                                      if k and usage["cost_usd"] is not None else None)
+    return m

@@ -1,0 +1,1 @@
+"""The embedded local model: weights, batching engine, sampler, the student loader."""

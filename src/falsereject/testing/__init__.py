@@ -1,0 +1,1 @@
+"""Test doubles that are not product code: the loopback OpenAI-compatible server."""

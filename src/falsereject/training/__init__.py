@@ -1,0 +1,1 @@
+"""Phase 3: SFT data and the fine-tuning loop."""
