@@ -7,6 +7,8 @@ import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from falsereject.core.errors import UserError
+
 if TYPE_CHECKING:
     from falsereject.core.config import RoleModel
 
@@ -24,11 +26,11 @@ class LLMCallError(RuntimeError):
         self.model = model
 
 
-class MissingCredentialsError(RuntimeError):
+class MissingCredentialsError(RuntimeError, UserError):
     """A configured role needs an environment variable that is not set."""
 
 
-class LLMOutageError(RuntimeError):
+class LLMOutageError(RuntimeError, UserError):
     """The endpoint looks down or misconfigured: too many calls in a row failed for good.
 
     Raised instead of recording every remaining row as failed, so a broken key or a dead
