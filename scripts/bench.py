@@ -174,17 +174,17 @@ def bench_cache(n_seeds: int = 4) -> dict:
         env = {**os.environ, "FR_LLM_CACHE_DIR": str(tmp / "llmcache")}
         common = [sys.executable]
         extract = [*common, "stages/extract.py", "--params", str(tmp / "params.yaml"),
-                   "--seeds", str(tmp / "seeds.jsonl"), "--prompt", "prompts/extract_v1.md",
-                   "--vote-prompt", "prompts/vote_v1.md", "--graph", str(tmp / "graph.json"),
+                   "--seeds", str(tmp / "seeds.jsonl"), "--prompt", "prompts/extract_v1.yaml",
+                   "--vote-prompt", "prompts/vote_v1.yaml", "--graph", str(tmp / "graph.json"),
                    "--subgraphs", str(tmp / "subgraphs.jsonl"),
                    "--reports-dir", str(tmp / "reports/extract")]
         say(f"cache: extracting {n_seeds} seeds on the embedded model first (not timed)")
         run_checked(extract, cwd=ROOT, env=env)
         generate = [*common, "stages/generate.py", "--params", str(tmp / "params.yaml"),
                     "--subgraphs", str(tmp / "subgraphs.jsonl"),
-                    "--generator-prompt", "prompts/generator_v1.md",
-                    "--discriminator-prompt", "prompts/discriminator_v1.md",
-                    "--orchestrator-prompt", "prompts/orchestrator_v1.md",
+                    "--generator-prompt", "prompts/generator_v1.yaml",
+                    "--discriminator-prompt", "prompts/discriminator_v1.yaml",
+                    "--orchestrator-prompt", "prompts/orchestrator_v1.yaml",
                     "--accepted", str(tmp / "accepted.jsonl"),
                     "--rejected", str(tmp / "rejected.jsonl"),
                     "--train", str(tmp / "train.jsonl"), "--test", str(tmp / "test.jsonl"),

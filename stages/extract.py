@@ -8,7 +8,7 @@ graph as networkx node-link JSON, metrics, a picture of the graph and the LLM le
 Params: `extract`, `llm`, `run`.
 
     python stages/extract.py --seeds data/seeds/seeds.jsonl \
-        --prompt prompts/extract_v1.md --vote-prompt prompts/vote_v1.md \
+        --prompt prompts/extract_v1.yaml --vote-prompt prompts/vote_v1.yaml \
         --graph data/extract/graph.json --subgraphs data/extract/subgraphs.jsonl \
         --reports-dir reports/extract
 """

@@ -8,9 +8,9 @@ seeded by `run.seed`. Every record carries its provenance; rejected candidates a
 gate that rejected them. Params: `generate`, `llm`, `run`.
 
     python stages/generate.py --subgraphs data/extract/subgraphs.jsonl \
-        --generator-prompt prompts/generator_v1.md \
-        --discriminator-prompt prompts/discriminator_v1.md \
-        --orchestrator-prompt prompts/orchestrator_v1.md \
+        --generator-prompt prompts/generator_v1.yaml \
+        --discriminator-prompt prompts/discriminator_v1.yaml \
+        --orchestrator-prompt prompts/orchestrator_v1.yaml \
         --accepted data/generate/accepted.jsonl --rejected data/generate/rejected.jsonl \
         --train data/generate/train.jsonl --test data/generate/test.jsonl \
         --reports-dir reports/generate

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from falsereject.core.config import JudgeConfig, RoleModel
+from falsereject.core.templates import parse_template
 
 
 @dataclass(frozen=True)
@@ -39,9 +40,11 @@ def role(model: str = "fake/judge") -> RoleModel:
 
 
 def judge_cfg(**kw: Any) -> JudgeConfig:
-    base = {"mode": "cascade", "fast_accept": ["refusal", "compliance"], "prompt": "compact_v1",
-            "output_format": "brackets", "max_response_chars": 600}
+    base = {"name": "cascade", "mode": "cascade",
+            "fast_accept": ["refusal", "partial", "compliance"], "prompt": "compact_v1",
+            "output_format": "brackets", "max_response_chars": 600, "min_kappa": 0.6,
+            "model": None}
     return JudgeConfig(**{**base, **kw})
 
 
-TEMPLATE = "Judge this.\nPROMPT: {prompt}\nRESPONSE: {response}\nCLASS:"
+TEMPLATE = parse_template('user: "Judge this.\\nPROMPT: $prompt\\nRESPONSE: $response\\nCLASS:"')

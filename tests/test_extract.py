@@ -156,8 +156,8 @@ def test_consensus_choice_prefers_the_list_that_agrees_with_the_others():
 
 @pytest.fixture
 def templates(root):
-    return (load_template(root / "prompts/extract_v1.md", ("system", "user")),
-            load_template(root / "prompts/vote_v1.md", ("system", "user")))
+    return (load_template(root / "prompts/extract_v1.yaml", ("system", "user")),
+            load_template(root / "prompts/vote_v1.yaml", ("system", "user")))
 
 
 def scripted(answers: list[str], vote: str = '{"choice": 2}'):

@@ -166,8 +166,8 @@ def test_extract_stage_under_30pct_faults_records_every_seed(env, tmp_path, monk
         monkeypatch.chdir(root)
         monkeypatch.setattr(sys, "argv", [
             "extract", "--params", str(tmp_path / "params.yaml"),
-            "--seeds", str(tmp_path / "seeds.jsonl"), "--prompt", "prompts/extract_v1.md",
-            "--vote-prompt", "prompts/vote_v1.md", "--graph", str(out / "graph.json"),
+            "--seeds", str(tmp_path / "seeds.jsonl"), "--prompt", "prompts/extract_v1.yaml",
+            "--vote-prompt", "prompts/vote_v1.yaml", "--graph", str(out / "graph.json"),
             "--subgraphs", str(out / "subgraphs.jsonl"), "--reports-dir", str(out / "rep")])
         extract.main()
         served, outcomes = srv.request_count, srv.outcome_counts()
@@ -230,13 +230,13 @@ def test_generate_stage_under_30pct_faults_accounts_for_every_candidate(env, tmp
 
     t = tmp_path
     flags = {
-        extract: ["--seeds", str(t / "seeds.jsonl"), "--prompt", "prompts/extract_v1.md",
-                  "--vote-prompt", "prompts/vote_v1.md", "--graph", str(t / "graph.json"),
+        extract: ["--seeds", str(t / "seeds.jsonl"), "--prompt", "prompts/extract_v1.yaml",
+                  "--vote-prompt", "prompts/vote_v1.yaml", "--graph", str(t / "graph.json"),
                   "--subgraphs", str(t / "subgraphs.jsonl"), "--reports-dir", str(t / "rx")],
         generate: ["--subgraphs", str(t / "subgraphs.jsonl"),
-                   "--generator-prompt", "prompts/generator_v1.md",
-                   "--discriminator-prompt", "prompts/discriminator_v1.md",
-                   "--orchestrator-prompt", "prompts/orchestrator_v1.md",
+                   "--generator-prompt", "prompts/generator_v1.yaml",
+                   "--discriminator-prompt", "prompts/discriminator_v1.yaml",
+                   "--orchestrator-prompt", "prompts/orchestrator_v1.yaml",
                    "--accepted", str(t / "accepted.jsonl"), "--rejected", str(t / "rej.jsonl"),
                    "--train", str(t / "train.jsonl"), "--test", str(t / "test.jsonl"),
                    "--reports-dir", str(t / "rg")],

@@ -30,9 +30,9 @@ REFUSAL = "I'm sorry, but I can't help with that."
 def agents(root):
     return Agents(
         generator=ROLE, discriminator=ROLE, orchestrator=ROLE,
-        generator_tmpl=load_template(root / "prompts/generator_v1.md"),
-        discriminator_tmpl=load_template(root / "prompts/discriminator_v1.md"),
-        orchestrator_tmpl=load_template(root / "prompts/orchestrator_v1.md"),
+        generator_tmpl=load_template(root / "prompts/generator_v1.yaml"),
+        discriminator_tmpl=load_template(root / "prompts/discriminator_v1.yaml"),
+        orchestrator_tmpl=load_template(root / "prompts/orchestrator_v1.yaml"),
         max_prompt_chars=200, retries=1)
 
 
@@ -97,7 +97,7 @@ def test_accepted_candidate_carries_full_provenance(agents, terms):
     assert prov["models"]["generator"] == "fake/model"
     assert prov["models"]["pool"]["keywords"].startswith("lexical:terms.txt@")
     assert prov["subgraph_node_ids"] == ["coffee", "poison"] and prov["focus_node_id"] == "coffee"
-    assert prov["templates"]["generator"].startswith("generator_v1.md@")
+    assert prov["templates"]["generator"].startswith("generator_v1.yaml@")
     assert rec["id"] == record_id("s1-c0", rec["prompt"])
 
 

@@ -69,14 +69,14 @@ def responder(body: dict) -> str:
 def run_stages(tmp: Path, monkeypatch) -> None:
     """Both stages through their real `main()` (argv flags, params file, env), in-process."""
     args = {
-        extract: ["--seeds", str(tmp / "seeds.jsonl"), "--prompt", "prompts/extract_v1.md",
-                  "--vote-prompt", "prompts/vote_v1.md", "--graph", str(tmp / "graph.json"),
+        extract: ["--seeds", str(tmp / "seeds.jsonl"), "--prompt", "prompts/extract_v1.yaml",
+                  "--vote-prompt", "prompts/vote_v1.yaml", "--graph", str(tmp / "graph.json"),
                   "--subgraphs", str(tmp / "subgraphs.jsonl"),
                   "--reports-dir", str(tmp / "reports/extract")],
         generate: ["--subgraphs", str(tmp / "subgraphs.jsonl"),
-                   "--generator-prompt", "prompts/generator_v1.md",
-                   "--discriminator-prompt", "prompts/discriminator_v1.md",
-                   "--orchestrator-prompt", "prompts/orchestrator_v1.md",
+                   "--generator-prompt", "prompts/generator_v1.yaml",
+                   "--discriminator-prompt", "prompts/discriminator_v1.yaml",
+                   "--orchestrator-prompt", "prompts/orchestrator_v1.yaml",
                    "--accepted", str(tmp / "accepted.jsonl"),
                    "--rejected", str(tmp / "rejected.jsonl"),
                    "--train", str(tmp / "train.jsonl"), "--test", str(tmp / "test.jsonl"),

@@ -42,7 +42,7 @@ def stage_env(cache: Path, srv: FakeOpenAIServer) -> dict[str, str]:
 
 def flags(inputs: Path, out: Path) -> list[str]:
     return ["--params", str(inputs / "params.yaml"), "--seeds", str(inputs / "seeds.jsonl"),
-            "--prompt", "prompts/extract_v1.md", "--vote-prompt", "prompts/vote_v1.md",
+            "--prompt", "prompts/extract_v1.yaml", "--vote-prompt", "prompts/vote_v1.yaml",
             "--graph", str(out / "graph.json"), "--subgraphs", str(out / "subgraphs.jsonl"),
             "--reports-dir", str(out / "reports")]
 

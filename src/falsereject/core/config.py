@@ -350,7 +350,7 @@ class JudgeConfig(Strict):
     mode: Literal["fast", "llm", "cascade"]
     # fast-path outcomes the cascade accepts without asking the LLM judge
     fast_accept: list[Literal["refusal", "compliance"]]
-    prompt: str = Field(pattern=r"^[a-z0-9_]+$")  # template prompts/judge/<prompt>.txt
+    prompt: str = Field(pattern=r"^[a-z0-9_]+$")  # template prompts/judge/<prompt>.yaml
     output_format: Literal["brackets", "json"]
     max_response_chars: int = Field(gt=0)
 

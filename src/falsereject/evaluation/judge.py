@@ -25,9 +25,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from falsereject.core import refusal
+from falsereject.core import refusal, templates
 from falsereject.core.config import JudgeConfig, RoleModel
-from falsereject.core.io import InputError, read_text_strict
+from falsereject.core.templates import PromptTemplate
 
 CLASSES = ("direct_refusal", "safe_partial_compliance", "full_compliance")
 UNDETERMINED = "undetermined"
@@ -151,13 +151,10 @@ def split_reasoning(text: str | None, reasoning: str | None = None
     return text.strip(), "\n".join(t for t in traces if t) or None, True
 
 
-def load_template(prompts_dir: str | Path, name: str) -> str:
-    path = Path(prompts_dir) / f"{name}.txt"
-    text = read_text_strict(path)
-    for field in ("{prompt}", "{response}"):
-        if field not in text:
-            raise InputError(f"{path}: judge template lacks the {field} placeholder")
-    return text
+def load_template(prompts_dir: str | Path, name: str) -> PromptTemplate:
+    """`<prompts_dir>/<name>.yaml`: the text `user`, with placeholders $prompt and $response."""
+    return templates.load_template(Path(prompts_dir) / f"{name}.yaml", required=("user",),
+                                   placeholders={"user": ("prompt", "response")})
 
 
 def clip(text: str, max_chars: int) -> str:
@@ -168,10 +165,10 @@ def clip(text: str, max_chars: int) -> str:
     return text[:head].rstrip() + " [...] " + text[-(max_chars - head):].lstrip()
 
 
-def judge_messages(template: str, prompt: str, response: str, *, max_chars: int,
+def judge_messages(template: PromptTemplate, prompt: str, response: str, *, max_chars: int,
                    output_format: str) -> list[dict[str, str]]:
-    body = template.replace("{prompt}", prompt.strip()).replace(
-        "{response}", clip(response.strip(), max_chars))
+    body = template.render("user", prompt=prompt.strip(),
+                           response=clip(response.strip(), max_chars))
     if output_format == "json":
         body += JSON_SUFFIX
     return [{"role": "user", "content": body}]
@@ -192,7 +189,8 @@ class Verdict:
         return asdict(self)
 
 
-def judge_identity(cfg: JudgeConfig, role: RoleModel | None, template: str | None) -> str:
+def judge_identity(cfg: JudgeConfig, role: RoleModel | None,
+                   template: PromptTemplate | None) -> str:
     """A digest of everything that can change a verdict; stored next to every verdict."""
     uses_llm = cfg.mode != "fast"
     payload = {
@@ -201,7 +199,7 @@ def judge_identity(cfg: JudgeConfig, role: RoleModel | None, template: str | Non
         "detector": refusal.fingerprint() if cfg.mode != "llm" else None,
         "parser": PARSER_VERSION if uses_llm else None,
         "prompt": cfg.prompt if uses_llm else None,
-        "template_sha256": hashlib.sha256((template or "").encode()).hexdigest()
+        "template_sha256": (template.sha256 if template else hashlib.sha256(b"").hexdigest())
         if uses_llm else None,
         "output_format": cfg.output_format if uses_llm else None,
         "max_response_chars": cfg.max_response_chars if uses_llm else None,
@@ -214,7 +212,7 @@ def judge_identity(cfg: JudgeConfig, role: RoleModel | None, template: str | Non
 class Judge:
     """Classifies (prompt, response) pairs; `client` is an `LLMClient` or a fake with `achat`."""
 
-    def __init__(self, cfg: JudgeConfig, role: RoleModel | None, template: str | None,
+    def __init__(self, cfg: JudgeConfig, role: RoleModel | None, template: PromptTemplate | None,
                  client: Any = None):
         if cfg.mode != "fast" and (role is None or template is None or client is None):
             raise ValueError(f"judge mode {cfg.mode} needs a judge role, template and client")
@@ -234,7 +232,7 @@ class Judge:
     async def _llm(self, prompt: str, response: str) -> Verdict:
         from falsereject.llm import LLMCallError
 
-        msgs = judge_messages(self.template or "", prompt, response,
+        msgs = judge_messages(self.template, prompt, response,
                               max_chars=self.cfg.max_response_chars,
                               output_format=self.cfg.output_format)
         schema = JSON_SCHEMA if self.cfg.output_format == "json" else None

@@ -21,11 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from falsereject.core.config import StructureConfig
-from falsereject.core.io import InputError, read_text_strict
 from falsereject.core.refusal import detect_refusal
+from falsereject.core.templates import PromptTemplate, load_template
 
 ANSWER_PARTS = ("acknowledge", "safe_answer", "caution", "closing")
 REASONING_PARTS = ("safe_reading", "unsafe_reading", "plan")
@@ -37,67 +35,34 @@ MODES = ("instruct", "cot")
 
 @dataclass(frozen=True)
 class Templates:
-    version: str
+    version: str  # e.g. responder_v1
     sha256: str
-    per_part_system: str | None
-    per_part: dict[str, str]  # part -> user template with {prompt}
+    source: PromptTemplate
     headings: dict[str, str]  # answer part -> heading word (strategy single)
-    single: dict[str, tuple[str | None, str]]  # mode -> (system, user template)
+
+    @property
+    def per_part(self) -> dict[str, str]:
+        """part -> its unrendered user template (placeholder $prompt)."""
+        return {part: self.source.text(_part_key(part)) for part in (*ANSWER_PARTS,
+                                                                     *REASONING_PARTS)}
 
 
-def _need(data: Any, key: str, path: Path, kind: type = str) -> Any:
-    if not isinstance(data, dict) or key not in data:
-        raise InputError(f"{path}: missing key {key!r}")
-    value = data[key]
-    if not isinstance(value, kind):
-        raise InputError(f"{path}: key {key!r} must be a {kind.__name__}")
-    return value
-
-
-def _check_template(text: str, where: str, path: Path) -> str:
-    try:
-        text.format(prompt="x")
-    except (KeyError, IndexError, ValueError) as err:
-        raise InputError(f"{path}: {where}: bad template ({err!r}); only {{prompt}} is "
-                         "substituted, write other braces as {{ }}") from None
-    if "{prompt}" not in text:
-        raise InputError(f"{path}: {where}: template never uses {{prompt}}")
-    return text
+def _part_key(part: str) -> str:
+    return f"per_part.{'answer' if part in ANSWER_PARTS else 'reasoning'}.{part}"
 
 
 def load_templates(path: str | Path) -> Templates:
     """Read and validate a responder prompt file (prompts/structure/responder_*.yaml)."""
-    path = Path(path)
-    text = read_text_strict(path)
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        raise InputError(f"{path}: malformed YAML ({err})") from None
-    version = _need(data, "version", path)
-    pp = _need(data, "per_part", path, dict)
-    answer, reasoning = _need(pp, "answer", path, dict), _need(pp, "reasoning", path, dict)
-    per_part = {}
-    for part in ANSWER_PARTS:
-        per_part[part] = _check_template(_need(answer, part, path), f"per_part.answer.{part}", path)
-    for part in REASONING_PARTS:
-        per_part[part] = _check_template(_need(reasoning, part, path),
-                                         f"per_part.reasoning.{part}", path)
-    single = _need(data, "single", path, dict)
-    heads = _need(single, "headings", path, dict)
-    headings = {part: _need(heads, part, path) for part in ANSWER_PARTS}
-    modes = {}
-    for mode in MODES:
-        block = _need(single, mode, path, dict)
-        system = block.get("system")
-        if system is not None and not isinstance(system, str):
-            raise InputError(f"{path}: single.{mode}.system must be a string or null")
-        modes[mode] = (system, _check_template(_need(block, "user", path), f"single.{mode}.user",
-                                               path))
-    system = pp.get("system")
-    if system is not None and not isinstance(system, str):
-        raise InputError(f"{path}: per_part.system must be a string or null")
-    return Templates(version=version, sha256=hashlib.sha256(text.encode()).hexdigest()[:16],
-                     per_part_system=system, per_part=per_part, headings=headings, single=modes)
+    user_keys = [_part_key(p) for p in (*ANSWER_PARTS, *REASONING_PARTS)] + \
+        [f"single.{mode}.user" for mode in MODES]
+    heading_keys = [f"single.headings.{p}" for p in ANSWER_PARTS]
+    t = load_template(path, required=("version", *user_keys, *heading_keys),
+                      placeholders={key: ("prompt",) for key in user_keys})
+    for key in ("per_part.system", *(f"single.{mode}.system" for mode in MODES)):
+        t.text(key, optional=True)  # a text or null
+    return Templates(version=str(t.value("version")), sha256=t.sha256[:16], source=t,
+                     headings={p: t.render(k) for p, k in zip(ANSWER_PARTS, heading_keys,
+                                                               strict=True)})
 
 
 def _messages(system: str | None, user: str) -> list[dict[str, str]]:
@@ -106,12 +71,13 @@ def _messages(system: str | None, user: str) -> list[dict[str, str]]:
 
 
 def part_messages(t: Templates, part: str, prompt: str) -> list[dict[str, str]]:
-    return _messages(t.per_part_system, t.per_part[part].format(prompt=prompt))
+    return _messages(t.source.render_optional("per_part.system"),
+                     t.source.render(_part_key(part), prompt=prompt))
 
 
 def single_messages(t: Templates, mode: str, prompt: str) -> list[dict[str, str]]:
-    system, user = t.single[mode]
-    return _messages(system, user.format(prompt=prompt))
+    return _messages(t.source.render_optional(f"single.{mode}.system"),
+                     t.source.render(f"single.{mode}.user", prompt=prompt))
 
 
 # --- reasoning: native field or <think> block -----------------------------------------------
