@@ -40,10 +40,8 @@ def role(model: str = "fake/judge") -> RoleModel:
 
 
 def judge_cfg(**kw: Any) -> JudgeConfig:
-    base = {"name": "cascade", "mode": "cascade",
-            "fast_accept": ["refusal", "partial", "compliance"], "prompt": "compact_v1",
-            "output_format": "brackets", "max_response_chars": 600, "min_kappa": 0.6,
-            "model": None}
+    base = {"mode": "cascade", "fast_accept": ["refusal", "compliance"], "prompt": "compact_v1",
+            "output_format": "brackets", "max_response_chars": 600}
     return JudgeConfig(**{**base, **kw})
 
 
