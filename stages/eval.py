@@ -114,6 +114,7 @@ def main() -> None:
     client = LLMClient(f"eval@{args.benchmark}")
     result = run(p, args.benchmark, client=client, base_id=base_id, sft_id=sft_id,
                  test_split=args.test_split, prompts_dir=args.prompts_dir)
+    client.ledger.check(p.run.max_failed_share)  # a dead endpoint writes (and locks) nothing
     wall = time.perf_counter() - start
     write_jsonl(out / "verdicts.jsonl", result["rows"])
     write_json(out / "details.json", result["details"])

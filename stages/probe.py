@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from falsereject.core import stage
 from falsereject.core.io import write_json
-from falsereject.llm import LLMClient, require_credentials, run
+from falsereject.llm import LLMCallError, LLMClient, LLMOutageError, require_credentials, run
 
 
 def probe_models(p) -> list:
@@ -24,10 +24,15 @@ def probe_models(p) -> list:
 
 
 async def probe(client: LLMClient, roles: list, prompt: str, max_tokens: int) -> list[dict]:
+    """One answer per model; a model that cannot answer (dead endpoint, wrong key) stops the
+    stage with one `error:` line."""
     msgs = [{"role": "user", "content": prompt}]
     results = []
     for role in roles:
-        res = await client.achat(role, msgs, max_tokens=max_tokens, temperature=0.0, seed=0)
+        try:
+            res = await client.achat(role, msgs, max_tokens=max_tokens, temperature=0.0, seed=0)
+        except LLMCallError as err:
+            raise LLMOutageError(f"probe of {err}") from None
         results.append({"model": role.model, "prompt": prompt, "response": res.text,
                         "finish_reason": res.finish_reason})
     return results

@@ -119,13 +119,17 @@ def main() -> None:
     client = LLMClient("structure")
     start = time.perf_counter()
     out = run_structure(client, role, train, test, templates, p.structure, p.run.seed)
+    client.ledger.check(p.run.max_failed_share)  # a dead endpoint writes (and locks) nothing
+    wall_s = round(time.perf_counter() - start, 2)  # timing.json: never in tracked metrics
     write_jsonl(args.out, out["structured"])
     write_jsonl(args.dropped, out["dropped"])
     export = Path(args.export_dir)
     write_export(out["export_train"], "train", export / "train.jsonl", export / "train.parquet")
     write_export(out["export_test"], "test", export / "test.jsonl", export / "test.parquet")
-    metrics = out["metrics"] | {"runtime_s": round(time.perf_counter() - start, 1)}
+    metrics = out["metrics"]
     write_json(Path(args.reports) / "metrics.json", metrics)
+    write_json(Path(args.reports) / "timing.json",
+               {"wall_s": wall_s, "rows": len(out["structured"]) + len(out["dropped"])})
     client.write_ledger(args.reports)
     print(f"structure: kept {metrics['train_kept']}/{metrics['train_selected']} "
           f"(drops {metrics['drops_by_reason']}), regenerations {metrics['regenerations']}, "

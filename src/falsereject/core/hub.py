@@ -10,10 +10,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from falsereject.core import settings
 from falsereject.core.config import ModelConfig
+from falsereject.core.errors import UserError
 
 
-class HubUnavailableError(RuntimeError):
+class HubUnavailableError(RuntimeError, UserError):
     pass
 
 
@@ -23,9 +25,9 @@ def _offline() -> bool:
 
 def resolve_model_dir(cfg: ModelConfig) -> Path:
     """A local directory holding `cfg`'s weights and tokenizer, or a clear error."""
-    override = os.environ.get(cfg.local_dir_env)
-    if override:
-        path = Path(override)
+    path = settings.model_dir(cfg.local_dir_env)
+    if path is not None:
+        override = str(path)
         if not (path / "config.json").exists():
             raise HubUnavailableError(
                 f"{cfg.local_dir_env}={override} does not hold a model (no config.json); point "

@@ -12,18 +12,27 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from falsereject.core.errors import UserError
 
-class InputError(ValueError):
+
+class InputError(ValueError, UserError):
     """Bad input; the message names the file and, where it applies, the line."""
 
 
 def read_text_strict(path: str | Path) -> str:
+    """The text of a UTF-8 file; a leading byte-order mark (Excel's CSV export) is dropped, so a
+    CSV header's first column keeps its name."""
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: file not found")
-    raw = path.read_bytes()
+    if path.is_dir():
+        raise InputError(f"{path}: is a directory, expected a file")
     try:
-        return raw.decode("utf-8")
+        raw = path.read_bytes()
+    except OSError as err:
+        raise InputError(f"{path}: cannot read ({err.strerror})") from None
+    try:
+        return raw.decode("utf-8-sig")
     except UnicodeDecodeError as err:
         line = raw[: err.start].count(b"\n") + 1
         raise InputError(f"{path}:{line}: invalid UTF-8 (byte {err.start})") from None
@@ -71,6 +80,8 @@ def read_csv(path: str | Path) -> list[tuple[int, dict[str, str]]]:
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temp path next to `path`; it replaces `path` only if the block succeeds."""
     path = Path(path)
+    if path.is_dir():
+        raise InputError(f"{path}: is a directory, expected a file path to write")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)

@@ -14,11 +14,13 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-DEFAULT_DIR = ".cache/llm"
+from falsereject.core import settings
+from falsereject.core.errors import UserError
+
 ENV_DIR = "FR_LLM_CACHE_DIR"
 
 
-class CacheError(OSError):
+class CacheError(OSError, UserError):
     pass
 
 
@@ -29,7 +31,8 @@ def cache_key(payload: dict[str, Any]) -> str:
 
 class DiskCache:
     def __init__(self, root: str | Path | None = None):
-        self.root = Path(root or os.environ.get(ENV_DIR) or DEFAULT_DIR)
+        # default: the main repository's .cache/llm, shared by queued and temp experiments
+        self.root = Path(root or settings.get().cache_dir("llm"))
         try:
             self.root.mkdir(parents=True, exist_ok=True)
         except OSError as err:
@@ -81,5 +84,5 @@ class DiskCache:
 
 def embedding_cache(root: str | Path | None = None) -> DiskCache:
     """Sentence-embedding vectors, in an `embeddings/` folder of the LLM cache."""
-    base = Path(root or os.environ.get(ENV_DIR) or DEFAULT_DIR)
+    base = Path(root or settings.get().cache_dir("llm"))
     return DiskCache(base / "embeddings")

@@ -9,6 +9,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from falsereject.llm.errors import LLMOutageError
+from falsereject.llm.policy import OUTAGE_REASONS
+
 
 def percentile(values: list[float], q: float) -> float | None:
     if not values:
@@ -18,6 +21,31 @@ def percentile(values: list[float], q: float) -> float | None:
     lo = int(pos)
     hi = min(lo + 1, len(ordered) - 1)
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
+
+
+def failure_problem(summary: dict[str, Any], max_failed_share: float) -> str | None:
+    """Why a stage with this ledger summary must fail, or None: some model's calls all failed,
+    or more than `max_failed_share` of them failed for endpoint reasons. Judged per model, so a
+    dead judge endpoint is caught even when local students answer. Cache hits are successes."""
+    problems = []
+    for model, block in sorted(summary.get("by_model", {}).items()):
+        requests = block["requests"]
+        if not requests:
+            continue
+        failures = block["failures_by_reason"]
+        endpoint = sum(n for reason, n in failures.items() if reason in OUTAGE_REASONS)
+        reasons = ", ".join(f"{reason} x{n}" for reason, n in sorted(failures.items()))
+        if block["failed_requests"] >= requests:
+            problems.append(f"{model}: all {requests} calls failed ({reasons})")
+        elif endpoint / requests > max_failed_share:
+            problems.append(f"{model}: {endpoint} of {requests} calls failed for endpoint "
+                            f"reasons ({reasons}), more than run.max_failed_share="
+                            f"{max_failed_share}")
+    if not problems:
+        return None
+    return (f"stage {summary['stage']}: " + "; ".join(problems) + ". Check the endpoint, its "
+            "API key and base URL environment variables; completed calls are cached, so a "
+            "re-run resumes")
 
 
 @dataclass
@@ -109,6 +137,14 @@ class Ledger:
             out = {"stage": self.stage, **self._block(list(self._models.values()))}
             out["by_model"] = {m: self._block([s]) for m, s in sorted(self._models.items())}
         return out
+
+    def check(self, max_failed_share: float) -> None:
+        """Stop the stage (LLMOutageError, exit 2) when every LLM call failed, or when more than
+        `max_failed_share` of them failed for endpoint reasons (connection, auth, 5xx, timeout,
+        ...): such a run must not be recorded as a result. Call it before writing outputs."""
+        message = failure_problem(self.summary(), max_failed_share)
+        if message:
+            raise LLMOutageError(message)
 
     def write(self, path: str | Path) -> dict[str, Any]:
         summary = self.summary()

@@ -8,14 +8,12 @@ params, so changing them does not rerun a stage.
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 import time
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any
 
-from falsereject.core.config import ConfigError
+from falsereject.core import settings as env_settings
 from falsereject.llm.errors import LLMOutageError
 
 # Reasons that say the endpoint itself is broken (not this one request): enough of them in a row
@@ -24,29 +22,7 @@ OUTAGE_REASONS = frozenset({"auth", "not_found", "connection", "timeout", "serve
                             "rate_limit", "local_error"})
 
 # sequences per embedded-model `generate` call; on 2 CPU cores 32 gave 1.6x the tokens/s of 16
-DEFAULT_LOCAL_BATCH = 32
-
-
-def _env_number(name: str, default: float, kind: type) -> Any:
-    raw = os.environ.get(name)
-    if raw in (None, ""):
-        return default
-    try:
-        value = kind(raw)
-    except ValueError:
-        raise ConfigError(f"environment variable {name}={raw!r} must be a {kind.__name__}"
-                          ) from None
-    if value < 0:
-        raise ConfigError(f"environment variable {name}={raw!r} must not be negative")
-    return value
-
-
-def env_int(name: str, default: int) -> int:
-    return _env_number(name, default, int)
-
-
-def env_float(name: str, default: float) -> float:
-    return _env_number(name, default, float)
+DEFAULT_LOCAL_BATCH = env_settings.Settings.model_fields["local_batch_size"].default
 
 
 @dataclass(frozen=True)
@@ -62,18 +38,19 @@ class Settings:
 
     @staticmethod
     def from_env(concurrency: int | None = None) -> Settings:
-        conc = concurrency or env_int("FR_LLM_CONCURRENCY", 16) or 1
+        env = env_settings.get()
+        conc = concurrency or env.llm_concurrency or 1
         return Settings(
             concurrency=conc,
             # the embedded engine batches what is queued: let two full batches wait on it (one
             # running, one filling) so it never idles between batches for want of requests
-            local_concurrency=max(conc, 2 * env_int("FR_LOCAL_BATCH_SIZE", DEFAULT_LOCAL_BATCH)),
-            timeout_s=env_float("FR_LLM_TIMEOUT_S", 120.0),
-            local_timeout_s=env_float("FR_LOCAL_TIMEOUT_S", 0.0) or None,
-            max_retries=env_int("FR_LLM_MAX_RETRIES", 4),
-            backoff_s=env_float("FR_LLM_BACKOFF_S", 1.0),
-            backoff_cap_s=env_float("FR_LLM_BACKOFF_CAP_S", 30.0),
-            max_consecutive_failures=env_int("FR_LLM_MAX_CONSECUTIVE_FAILURES", 20),
+            local_concurrency=max(conc, 2 * env.local_batch_size),
+            timeout_s=env.llm_timeout_s,
+            local_timeout_s=env.local_timeout_s or None,
+            max_retries=env.llm_max_retries,
+            backoff_s=env.llm_backoff_s,
+            backoff_cap_s=env.llm_backoff_cap_s,
+            max_consecutive_failures=env.llm_max_consecutive_failures,
         )
 
     def backoff(self, attempt: int, hinted_s: float | None) -> float:

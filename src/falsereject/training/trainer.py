@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from falsereject.core import settings
 from falsereject.core.config import SftConfig
 from falsereject.training.chat_format import Message
 
@@ -58,7 +59,7 @@ def hardware(batch_size: int) -> Hardware:
 
         device, bf16, default_micro = "cpu", False, 4
         torch.set_num_threads(torch_threads())  # FR_TORCH_THREADS, or 1 on a busy machine
-    micro = int(os.environ.get(ENV_MICRO_BATCH) or default_micro)
+    micro = settings.get().sft_micro_batch or default_micro
     per_device = max(1, min(micro, batch_size // world))
     accum = max(1, math.ceil(batch_size / (per_device * world)))
     hw = Hardware(device, bf16, world, per_device, accum)

@@ -19,6 +19,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from falsereject.core import settings
 from falsereject.core.config import BenchmarkSource
 from falsereject.core.hub import HubUnavailableError, load_hf_dataset
 from falsereject.core.io import InputError, read_csv, read_jsonl_numbered
@@ -59,7 +60,7 @@ def _local_rows(path: str | Path, fmt: str) -> list[Record]:
 
 
 def _parse_bytes(raw: bytes, fmt: str, where: str) -> list[Record]:
-    text = raw.decode("utf-8")
+    text = raw.decode("utf-8-sig")
     if fmt == "jsonl":
         rows = []
         for n, line in enumerate(text.splitlines(), start=1):
@@ -72,7 +73,7 @@ def _parse_bytes(raw: bytes, fmt: str, where: str) -> list[Record]:
 
 def fetch_pinned(url: str, sha256: str) -> bytes:
     """The bytes at `url`, verified against `sha256`, cached by hash."""
-    cache = Path(os.environ.get(ENV_CACHE) or ".cache/benchmarks") / sha256
+    cache = settings.get().cache_dir("benchmarks") / sha256
     if cache.exists():
         raw = cache.read_bytes()
         if hashlib.sha256(raw).hexdigest() == sha256:

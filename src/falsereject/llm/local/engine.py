@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from falsereject.llm.policy import DEFAULT_LOCAL_BATCH, env_int
+from falsereject.core import settings
+from falsereject.core.errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,7 @@ ENV_MODEL_CACHE = "FR_MODEL_CACHE_DIR"
 ENV_THREADS = "FR_TORCH_THREADS"
 
 
-class ModelUnavailableError(RuntimeError):
+class ModelUnavailableError(RuntimeError, UserError):
     """A model cannot be loaded here; the message says how to make it available."""
 
 
@@ -83,7 +84,9 @@ def gguf_path(package: str, filename: str) -> Path:
 
 
 def model_cache_root() -> Path:
-    return Path(os.environ.get(ENV_MODEL_CACHE) or ".cache/models")
+    """FR_MODEL_CACHE_DIR, or the main repository's .cache/models (shared by queued and temp
+    experiments)."""
+    return settings.get().cache_dir("models")
 
 
 def dequantized_dir(package: str, filename: str) -> Path:
@@ -172,12 +175,9 @@ def torch_threads() -> int:
     """`FR_TORCH_THREADS`, or by default every core when the machine is idle and one when other
     work holds a core: on 2 shared cores, two torch threads that wait on each other for a CPU
     made batched decoding ~10x slower than one thread (measured with a load average of 6)."""
-    raw = os.environ.get(ENV_THREADS, "")
-    if raw.strip():
-        try:
-            return max(1, int(raw))
-        except ValueError:
-            raise ModelUnavailableError(f"{ENV_THREADS}={raw!r} must be an integer") from None
+    fixed = settings.get().torch_threads
+    if fixed is not None:
+        return fixed
     cores = os.cpu_count() or 1
     free = idle_cores()
     if free is None:
@@ -238,9 +238,9 @@ class Engine:
                  wait_ms: float | None = None):
         self.name = name
         self.spec = spec
-        self.batch_size = batch_size or env_int(ENV_BATCH, DEFAULT_LOCAL_BATCH) or 1
-        self.wait_s = (wait_ms if wait_ms is not None
-                       else float(os.environ.get(ENV_WAIT_MS, "30"))) / 1000.0
+        env = settings.get()
+        self.batch_size = batch_size or env.local_batch_size or 1
+        self.wait_s = (wait_ms if wait_ms is not None else env.local_batch_wait_ms) / 1000.0
         self.model, self.tok = load(spec)
         self._queue: queue.Queue[_Job | None] = queue.Queue()
         self._compiler = None
