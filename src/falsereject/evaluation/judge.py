@@ -28,6 +28,7 @@ from typing import Any
 from falsereject.core import refusal, templates
 from falsereject.core.config import JudgeConfig, RoleModel
 from falsereject.core.templates import PromptTemplate
+from falsereject.core.text import split_think
 
 CLASSES = ("direct_refusal", "safe_partial_compliance", "full_compliance")
 UNDETERMINED = "undetermined"
@@ -124,31 +125,18 @@ def parse_judgement(text: str | None) -> Parsed:
 # --- inputs ---------------------------------------------------------------------------------
 
 
-_THINK_OPEN = re.compile(r"<think>", re.I)
-_THINK_CLOSE = re.compile(r"</think>", re.I)
-
-
 def split_reasoning(text: str | None, reasoning: str | None = None
                     ) -> tuple[str, str | None, bool]:
     """(final answer, reasoning trace, whether a final answer exists).
 
     Reasoning models put their trace in `<think>...</think>` (or the provider returns it
-    separately as `reasoning`); only the final answer is judged. An unterminated `<think>`
-    means generation stopped while thinking: there is no answer to judge. A closing tag
-    without an opening one (chat templates that open the block in the prompt) also splits.
+    separately as `reasoning`; both are kept, in that order); only the final answer is judged.
+    An unterminated `<think>` means generation stopped while thinking: there is no answer to
+    judge unless some text came before it.
     """
-    text = text or ""
-    traces = [reasoning] if reasoning else []
-    opened, closed = _THINK_OPEN.search(text), _THINK_CLOSE.search(text)
-    if opened and not closed:
-        traces.append(text[opened.end():].strip())
-        final = text[:opened.start()].strip()
-        return final, "\n".join(t for t in traces if t) or None, bool(final)
-    if closed:
-        *thoughts, final = _THINK_CLOSE.split(text)
-        traces += [_THINK_OPEN.sub("", t).strip() for t in thoughts]
-        text = final
-    return text.strip(), "\n".join(t for t in traces if t) or None, True
+    split = split_think(text)
+    trace = "\n".join(t for t in (reasoning, split.reasoning) if t) or None
+    return split.answer, trace, split.closed or bool(split.answer)
 
 
 def load_template(prompts_dir: str | Path, name: str) -> PromptTemplate:

@@ -24,6 +24,7 @@ from typing import Any
 from falsereject.core.config import StructureConfig
 from falsereject.core.refusal import detect_refusal
 from falsereject.core.templates import PromptTemplate, load_template
+from falsereject.core.text import ThinkSplit, split_think
 
 ANSWER_PARTS = ("acknowledge", "safe_answer", "caution", "closing")
 REASONING_PARTS = ("safe_reading", "unsafe_reading", "plan")
@@ -81,36 +82,6 @@ def single_messages(t: Templates, mode: str, prompt: str) -> list[dict[str, str]
 
 
 # --- reasoning: native field or <think> block -----------------------------------------------
-
-
-@dataclass(frozen=True)
-class ThinkSplit:
-    reasoning: str | None  # None: no reasoning found
-    answer: str
-    closed: bool  # False: a <think> block was opened and never closed (truncated output)
-
-
-_THINK_OPEN = re.compile(r"<think>", re.I)
-_THINK_CLOSE = re.compile(r"</think>", re.I)
-
-
-def split_think(text: str) -> ThinkSplit:
-    """Separate `<think>...</think>` reasoning from the answer.
-
-    Handles a missing opening tag (templates that open the block in the prompt), several
-    blocks (all reasoning up to the last close), and an unclosed block (truncated: everything
-    after `<think>` is reasoning, the answer is empty).
-    """
-    closes = list(_THINK_CLOSE.finditer(text))
-    if closes:
-        last = closes[-1]
-        inner = _THINK_CLOSE.sub("\n", _THINK_OPEN.sub("", text[: last.start()]))
-        return ThinkSplit(inner.strip() or None, text[last.end():].strip(), True)
-    opened = _THINK_OPEN.search(text)
-    if opened:
-        before = text[: opened.start()].strip()
-        return ThinkSplit(text[opened.end():].strip() or None, before, False)
-    return ThinkSplit(None, text.strip(), True)
 
 
 def split_reasoning(text: str, reasoning_field: str | None) -> ThinkSplit:

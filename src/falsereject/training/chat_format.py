@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from falsereject.core.text import join_think
+
 Message = dict[str, str]
 
-THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
 _SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant",
                    "system": "system", "chatgpt": "assistant", "bing": "assistant"}
 
@@ -24,7 +25,7 @@ class ChatFormatError(ValueError):
 
 def cot_text(reasoning: str, solution: str) -> str:
     """The cot target: reasoning in a `<think>` block, then the final answer."""
-    return f"{THINK_OPEN}\n{reasoning.strip()}\n{THINK_CLOSE}\n\n{solution.strip()}"
+    return join_think(reasoning, solution)
 
 
 def _text(record: dict[str, Any], key: str, where: str) -> str:
