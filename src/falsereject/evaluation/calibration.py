@@ -13,12 +13,12 @@ refusal-vs-not axis, which is what the compliance rate depends on.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from typing import Any
 
 from falsereject.core.config import JudgeConfig, RoleModel
 from falsereject.core.io import InputError, read_jsonl_numbered
+from falsereject.core.seeding import seeded_order
 from falsereject.evaluation.judge import CLASSES, UNDETERMINED, Judge, normalize_class
 from falsereject.evaluation.metrics import accuracy, agreement
 
@@ -68,7 +68,7 @@ def stratified_subset(rows: Sequence[dict[str, Any]], k: int | None,
     if k is None or k >= len(rows):
         return sorted(rows, key=lambda r: r["id"])
     by_label: dict[str, list[dict[str, Any]]] = {}
-    for r in sorted(rows, key=lambda r: hashlib.sha256(f"{seed}:{r['id']}".encode()).hexdigest()):
+    for r in seeded_order(rows, seed, key=lambda r: r["id"]):
         by_label.setdefault(r["label"], []).append(r)
     queues = [by_label[lab] for lab in sorted(by_label)]
     chosen: list[dict[str, Any]] = []

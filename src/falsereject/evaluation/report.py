@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from falsereject.core.plotting import pyplot
 from falsereject.evaluation.judge import CLASSES
 
 MODEL_FIELDS = ["benchmark", "model", "model_id", "n_benign", "n_toxic", "compliance_rate",
@@ -54,15 +55,6 @@ def fmt_ci(m: dict[str, Any], key: str) -> str:
 # --- figures --------------------------------------------------------------------------------
 
 
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def _save(fig, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110, bbox_inches="tight", metadata={"Software": None})
@@ -74,7 +66,7 @@ def plot_compliance_vs_usr(rows: Sequence[dict[str, Any]], path: Path) -> None:
     Left: benign prompts (compliance rate vs USR benign). Right: toxic prompts (full
     compliance share vs USR toxic), the harmful-control axis.
     """
-    plt = _plt()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.6))
     panels = [("compliance_rate", "usr_benign", "benign prompts",
                "compliance rate (Full Compliance share)", "USR benign"),
@@ -111,7 +103,7 @@ def plot_compliance_vs_usr(rows: Sequence[dict[str, Any]], path: Path) -> None:
 
 def plot_per_category(rows: Sequence[dict[str, Any]], path: Path, metric: str = "usr") -> None:
     """Horizontal bars per (benchmark, category): base vs SFT side by side."""
-    plt = _plt()
+    plt = pyplot()
     keys = sorted({(r["benchmark"], r["label"], r["category"]) for r in rows})
     models = sorted({r["model"] for r in rows}, key=lambda m: (m != "base", m != "sft", m))
     value = {(r["benchmark"], r["label"], r["category"], r["model"]): r.get(metric) for r in rows}

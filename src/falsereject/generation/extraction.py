@@ -10,7 +10,6 @@ others) decides and the record says so.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import random
 import re
 from collections.abc import Sequence
@@ -19,6 +18,7 @@ from typing import Any
 
 from falsereject.core.config import ExtractConfig, RoleModel
 from falsereject.core.parsing import ParseError, extract_json
+from falsereject.core.seeding import call_seed
 from falsereject.core.templates import PromptTemplate
 from falsereject.generation.graph import (
     ENTITY_TYPES,
@@ -48,12 +48,6 @@ _SPAN_STOP = _STOP | {
 }
 MAX_SPAN_WORDS = 3
 MAX_SPANS = 64
-
-
-def call_seed(run_seed: int, *parts: object) -> int:
-    """A stable per-call sampling seed: distinct samples differ, re-runs hit the cache."""
-    text = "|".join([str(run_seed), *map(str, parts)])
-    return int(hashlib.sha256(text.encode()).hexdigest()[:8], 16)
 
 
 def prompt_spans(prompt: str) -> list[str]:

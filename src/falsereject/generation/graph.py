@@ -18,6 +18,8 @@ from typing import Any
 
 import networkx as nx
 
+from falsereject.core.plotting import pyplot
+
 ENTITY_TYPES = ("person", "place", "object", "concept", "organization", "action")
 # Typed edges (the paper leaves edge types open): a closed set keeps a weak extractor's edges
 # readable and lets graphs from different extractors be compared.
@@ -161,11 +163,7 @@ def largest_components(g: nx.DiGraph, max_nodes: int) -> nx.DiGraph:
 
 def draw(g: nx.DiGraph, path: str | Path, *, max_nodes: int = 120, seed: int = 0) -> None:
     """PNG of the graph, or of its biggest components when it has more than `max_nodes`."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     view = g if g.number_of_nodes() <= max_nodes else largest_components(g, max_nodes)
     title = (f"entity graph: {g.number_of_nodes()} nodes, {g.number_of_edges()} edges"
              + ("" if view is g else f" (biggest components: {view.number_of_nodes()} nodes)"))

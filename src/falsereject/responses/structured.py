@@ -15,7 +15,6 @@ Every call's output goes through the checker; failing units are regenerated with
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import Any
 
 from falsereject.core.config import StructureConfig
 from falsereject.core.refusal import detect_refusal
+from falsereject.core.seeding import call_seed
 from falsereject.core.templates import PromptTemplate, load_template
 from falsereject.core.text import ThinkSplit, split_think
 
@@ -236,5 +236,5 @@ def evaluate_single(mode: str, text: str, reasoning: str | None, finish: str | N
 
 def unit_seed(run_seed: int, rid: str, mode: str, part: str | None, attempt: int) -> int:
     """A stable per-(record, mode, part, attempt) sampling seed: regenerations differ."""
-    key = f"{run_seed}:{rid}:{mode}:{part or '-'}:{attempt}".encode()
-    return int.from_bytes(hashlib.sha256(key).digest()[:4], "big") & 0x7FFFFFFF
+    # ":" and 31 bits: the responder's seeds since v1, so its cached answers stay valid
+    return call_seed(run_seed, rid, mode, part or "-", attempt, sep=":") & 0x7FFFFFFF

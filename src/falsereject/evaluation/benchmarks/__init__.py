@@ -8,11 +8,11 @@ record, checks ids and subsamples deterministically.
 
 from __future__ import annotations
 
-import hashlib
 from types import ModuleType
 
 from falsereject.core.config import BenchmarkConfig
 from falsereject.core.io import InputError
+from falsereject.core.seeding import seeded_order
 from falsereject.evaluation.benchmarks import (
     falsereject_test,
     harmful_control,
@@ -42,7 +42,7 @@ def select(samples: list[Sample], k: int | None, seed: int) -> list[Sample]:
     Ranking by a seeded hash of the id keeps a sample's membership stable when others are
     added or removed, so a re-run after a small data change reuses most cached answers.
     """
-    ranked = sorted(samples, key=lambda s: hashlib.sha256(f"{seed}:{s.id}".encode()).hexdigest())
+    ranked = seeded_order(samples, seed, key=lambda s: s.id)
     chosen = ranked if k is None else ranked[:k]
     return sorted(chosen, key=lambda s: s.id)
 
