@@ -43,8 +43,35 @@ class ModelConfig(Strict):
         return self
 
 
+class Deployment(Strict):
+    """One endpoint that can serve a role (a LiteLLM Router deployment). Base URL and key come
+    from the environment variables named here, never from params."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")  # its row in the ledger's by_deployment
+    model: str  # the LiteLLM model id at this endpoint, e.g. openai/Qwen/Qwen2.5-7B-Instruct
+    api_base_env: str | None = None
+    api_key_env: str | None = None
+    rpm: int | None = Field(default=None, gt=0)  # requests/minute limit (routing uses it)
+    tpm: int | None = Field(default=None, gt=0)  # tokens/minute limit
+    weight: float = Field(default=1.0, gt=0)  # share of traffic under simple-shuffle
+    fallback: bool = False  # only tried when an attempt on the primary deployments failed
+
+
+class Routing(Strict):
+    """How LiteLLM's Router spreads a role's calls over its deployments."""
+
+    strategy: Literal["simple-shuffle", "least-busy", "usage-based-routing-v2",
+                      "latency-based-routing"] = "simple-shuffle"
+    allowed_fails: int = Field(default=1, ge=0)  # failures of a deployment before its cooldown
+    cooldown_s: float = Field(default=30.0, ge=0)  # how long a failing deployment is skipped
+
+
 class RoleModel(Strict):
-    """One LiteLLM model with its sampling settings."""
+    """One LiteLLM model with its sampling settings.
+
+    With `deployments`, several endpoints serve the role through LiteLLM's Router; `model`
+    then names the role's answers (cache key and ledger row) whichever deployment served them.
+    """
 
     model: str
     temperature: float = Field(ge=0.0, le=2.0)
@@ -52,6 +79,29 @@ class RoleModel(Strict):
     max_tokens: int = Field(gt=0)
     api_base_env: str | None
     api_key_env: str | None
+    deployments: tuple[Deployment, ...] | None = None
+    routing: Routing | None = None
+
+    @model_validator(mode="after")
+    def _deployments(self) -> RoleModel:
+        if self.deployments is None:
+            if self.routing is not None:
+                raise ValueError("routing applies only to a role with deployments")
+            return self
+        names = [d.name for d in self.deployments]
+        if len(set(names)) != len(names):
+            raise ValueError(f"deployment names must be unique, got {names}")
+        if all(d.fallback for d in self.deployments):
+            raise ValueError("a role needs at least one deployment with fallback: false")
+        if self.api_base_env or self.api_key_env:
+            raise ValueError("with deployments, set api_base_env/api_key_env per deployment")
+        return self
+
+    def env_names(self) -> list[str]:
+        """Every environment variable this role reads (base URLs and keys)."""
+        if self.deployments is None:
+            return [v for v in (self.api_key_env, self.api_base_env) if v]
+        return [v for d in self.deployments for v in (d.api_key_env, d.api_base_env) if v]
 
 
 class PoolMember(Strict):

@@ -2,13 +2,16 @@
 
 One JSON file per key under a two-level fan-out; writes are atomic (temp file + rename), so a
 process killed mid-write never leaves a half entry, and concurrent writers of the same key are
-harmless. Lives outside DVC outputs, so a killed or repeated stage never pays twice.
+harmless. Each entry carries its own key (`_key`) and a read checks it, so an entry that is
+not the answer to this request is a miss with a warning, never served (tests/test_cache_workers
+runs two processes writing one cache at once). Lives outside DVC outputs, so a killed or repeated stage never pays twice.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import tempfile
 from pathlib import Path
@@ -18,6 +21,8 @@ from falsereject.core import settings
 from falsereject.core.errors import UserError
 
 ENV_DIR = "FR_LLM_CACHE_DIR"
+KEY_FIELD = "_key"  # the entry's own key, checked on read
+log = logging.getLogger(__name__)
 
 
 class CacheError(OSError, UserError):
@@ -52,14 +57,24 @@ class DiskCache:
         path = self._path(key)
         try:
             with path.open(encoding="utf-8") as fh:
-                return json.load(fh)
+                entry = json.load(fh)
         except (FileNotFoundError, NotADirectoryError):
             return None
         except OSError as err:
             raise CacheError(f"cannot read LLM cache entry {path} ({err.strerror}); set "
                              f"{ENV_DIR} to a readable, writable path") from None
         except (json.JSONDecodeError, UnicodeDecodeError):
-            return None  # a corrupt entry is a miss; the next put overwrites it
+            log.warning("LLM cache entry %s is corrupt: treated as a miss", path)
+            return None  # the next put overwrites it
+        if not isinstance(entry, dict):
+            log.warning("LLM cache entry %s is not an object: treated as a miss", path)
+            return None
+        stored = entry.pop(KEY_FIELD, key)  # entries written before the field: trusted
+        if stored != key:
+            log.warning("LLM cache entry %s holds the answer to another request (key %s): "
+                        "treated as a miss", path, str(stored)[:16])
+            return None
+        return entry
 
     def put(self, key: str, value: dict[str, Any]) -> None:
         path = self._path(key)
@@ -71,7 +86,7 @@ class DiskCache:
                              f"({err.strerror}); set {ENV_DIR} to a writable path") from None
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(value, fh, ensure_ascii=False, sort_keys=True)
+                json.dump({**value, KEY_FIELD: key}, fh, ensure_ascii=False, sort_keys=True)
             os.replace(tmp, path)
         except OSError as err:
             Path(tmp).unlink(missing_ok=True)

@@ -31,6 +31,7 @@ from typing import Any, TypeVar
 
 from falsereject.core.config import RoleModel
 from falsereject.llm.cache import DiskCache, cache_key
+from falsereject.llm.endpoints import served_endpoint
 from falsereject.llm.errors import (  # noqa: F401 - MissingCredentialsError: part of this module's API
     LLMCallError,
     MissingCredentialsError,
@@ -281,9 +282,13 @@ class LLMClient:
     def key_payload(role: RoleModel, messages: Sequence[dict], *, max_tokens: int,
                     temperature: float, seed: int | None,
                     json_schema: dict | None) -> dict[str, Any]:
+        # a routed role: keyed by its name and the models that may answer, never by the
+        # deployment that did; a fleet of one model keys like that model alone
+        served = sorted({d.model for d in role.deployments or ()} - {role.model})
         return {
             "v": CACHE_VERSION,
             "model": role.model,
+            **({"deployment_models": served} if served else {}),
             "messages": [{"role": m["role"], "content": m.get("content")} for m in messages],
             "temperature": temperature,
             "top_p": role.top_p,
@@ -327,19 +332,27 @@ class LLMClient:
             kwargs["api_base"] = os.environ.get(role.api_base_env)
         if role.api_key_env:
             kwargs["api_key"] = os.environ.get(role.api_key_env)
+        if not role.api_base_env and (endpoint := served_endpoint(role.model)) is not None:
+            kwargs["api_base"], kwargs["api_key"] = endpoint  # e.g. the student on vLLM
         is_local = role.model.startswith(LOCAL_PREFIX)
         timeout = self.settings.local_timeout_s if is_local else self.settings.timeout_s
         if timeout:
             kwargs["timeout"] = timeout
         if is_local:
             await self._ensure_local(role.model)
-        _prepare_pricing(role.model)
+        if not role.deployments:
+            _prepare_pricing(role.model)
         self._breaker.check(role.model)
         secrets = secret_values([role.api_key_env])
 
         async with self._sem(is_local):
             self._breaker.check(role.model)  # it may have tripped while this call waited
-            result = await self._call_with_retries(role.model, kwargs, timeout, secrets)
+            if role.deployments:
+                from falsereject.llm.router import call_routed
+
+                result = await call_routed(self, role, kwargs, timeout)
+            else:
+                result = await self._call_with_retries(role.model, kwargs, timeout, secrets)
         if self.cache is not None and key is not None:
             # written as each call completes, so a killed stage loses no finished call
             self.cache.put(key, {k: v for k, v in asdict(result).items() if k != "cached"})

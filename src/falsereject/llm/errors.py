@@ -78,7 +78,9 @@ def require_credentials(roles: Iterable[RoleModel]) -> None:
     """Fail before any call when a role needs an environment variable that is not set."""
     missing: dict[str, list[str]] = {}
     for role in roles:
-        for var in (role.api_key_env, role.api_base_env):
+        envs = role.env_names() if hasattr(role, "env_names") else (role.api_key_env,
+                                                                    role.api_base_env)
+        for var in envs:  # a routed role: every deployment's variables
             if var and not os.environ.get(var):
                 missing.setdefault(var, []).append(role.model)
     if missing:

@@ -63,6 +63,23 @@ class _ModelStats:
     latencies: list[float] = field(default_factory=list)
 
 
+@dataclass
+class _DeploymentStats:
+    """Attempts one deployment of a routed role served or failed (see llm/router.py)."""
+
+    attempts: int = 0
+    successes: int = 0
+    tokens: int = 0
+    failures: Counter = field(default_factory=Counter)
+    latencies: list[float] = field(default_factory=list)
+
+    def block(self) -> dict[str, Any]:
+        p50 = percentile(self.latencies, 0.5)
+        return {"attempts": self.attempts, "successes": self.successes, "tokens": self.tokens,
+                "failures_by_reason": dict(sorted(self.failures.items())),
+                "latency_p50_s": None if p50 is None else round(p50, 4)}
+
+
 class Ledger:
     """Thread-safe counters; `summary()` is what lands in reports/<stage>/llm_ledger.json."""
 
@@ -70,6 +87,7 @@ class Ledger:
         self.stage = stage
         self._lock = threading.Lock()
         self._models: dict[str, _ModelStats] = {}
+        self._deployments: dict[str, dict[str, _DeploymentStats]] = {}
 
     def _m(self, model: str) -> _ModelStats:
         return self._models.setdefault(model, _ModelStats())
@@ -102,6 +120,20 @@ class Ledger:
             else:
                 s.cost_usd += cost_usd
             s.latencies.append(latency_s)
+
+    def record_deployment(self, model: str, deployment: str, *, reason: str | None,
+                          latency_s: float, tokens: int = 0) -> None:
+        """One attempt of routed role `model` on `deployment`: served (reason None) or failed."""
+        with self._lock:
+            s = self._deployments.setdefault(model, {}).setdefault(deployment,
+                                                                   _DeploymentStats())
+            s.attempts += 1
+            if reason is None:
+                s.successes += 1
+                s.tokens += tokens
+                s.latencies.append(latency_s)
+            else:
+                s.failures[reason] += 1
 
     def record_failure(self, model: str, reason: str) -> None:
         with self._lock:
@@ -136,6 +168,10 @@ class Ledger:
         with self._lock:
             out = {"stage": self.stage, **self._block(list(self._models.values()))}
             out["by_model"] = {m: self._block([s]) for m, s in sorted(self._models.items())}
+            if self._deployments:
+                out["by_deployment"] = {
+                    m: {d: s.block() for d, s in sorted(deps.items())}
+                    for m, deps in sorted(self._deployments.items())}
         return out
 
     def check(self, max_failed_share: float) -> None:
