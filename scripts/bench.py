@@ -182,12 +182,12 @@ def bench_cache(n_seeds: int = 4) -> dict:
         run_checked(extract, cwd=ROOT, env=env)
         generate = [*common, "stages/generate.py", "--params", str(tmp / "params.yaml"),
                     "--subgraphs", str(tmp / "subgraphs.jsonl"),
-                    "--generator-prompt", "prompts/generator_v1.yaml",
+                    "--generator-prompt", "prompts/generator_v2.yaml",
                     "--discriminator-prompt", "prompts/discriminator_v1.yaml",
                     "--orchestrator-prompt", "prompts/orchestrator_v1.yaml",
                     "--accepted", str(tmp / "accepted.jsonl"),
                     "--rejected", str(tmp / "rejected.jsonl"),
-                    "--train", str(tmp / "train.jsonl"), "--test", str(tmp / "test.jsonl"),
+                    "--review-dir", str(tmp / "review"),
                     "--reports-dir", str(tmp / "reports/generate")]
         walls, works, calls, outputs = [], [], [], []
         for label in ("cold", "warm"):

@@ -1,18 +1,19 @@
-"""Stage `generate`: the adversarial multi-agent loop, from seed subgraphs to a split dataset.
+"""Stage `generate`: the adversarial multi-agent loop, from seed subgraphs to accepted prompts.
 
 Reads the `ok` subgraph rows of `extract`; for each, `generate.n_candidates` candidates go
 through Generator <-> Discriminator (up to `generate.max_iterations` rounds), the refusal pool
 (`llm.refusal_pool`, kept when >= `generate.min_pool_refusals` members refuse) and the
-Orchestrator; accepted prompts are deduplicated and split train/test, stratified by category,
-seeded by `run.seed`. Every record carries its provenance; rejected candidates are kept with the
-gate that rejected them. Params: `generate`, `llm`, `run`.
+Orchestrator, every gate's feedback going back to the Generator; accepted prompts are
+deduplicated and exported for human review (data/review/); stage `split` makes train/test.
+Every record carries its provenance; rejected candidates are kept with the gate that rejected
+them. Params: `generate`, `llm`, `run`.
 
     python stages/generate.py --subgraphs data/extract/subgraphs.jsonl \
-        --generator-prompt prompts/generator_v1.yaml \
+        --generator-prompt prompts/generator_v2.yaml \
         --discriminator-prompt prompts/discriminator_v1.yaml \
         --orchestrator-prompt prompts/orchestrator_v1.yaml \
         --accepted data/generate/accepted.jsonl --rejected data/generate/rejected.jsonl \
-        --train data/generate/train.jsonl --test data/generate/test.jsonl \
+        --review-dir data/review \
         --reports-dir reports/generate
 """
 
@@ -27,9 +28,15 @@ from falsereject.core.config import GenerateConfig, Params
 from falsereject.core.io import InputError, read_jsonl_numbered, write_json, write_jsonl
 from falsereject.core.templates import load_template
 from falsereject.generation.agents import Agents
-from falsereject.generation.curation import apply_dedup, dataset_rows, rejected_rows, yield_metrics
+from falsereject.generation.curation import (
+    accepted_rows,
+    apply_dedup,
+    rejected_rows,
+    yield_metrics,
+)
 from falsereject.generation.loop import run_candidate
 from falsereject.generation.pool import Pool
+from falsereject.generation.review import write_review_export
 from falsereject.llm import LLMClient, require_credentials, run
 from falsereject.llm.metering import MeteredClient
 
@@ -62,7 +69,9 @@ def build_agents(p: Params, args) -> Agents:
     return Agents(
         generator=p.llm.roles.generator, discriminator=p.llm.roles.discriminator,
         orchestrator=p.llm.roles.orchestrator,
-        generator_tmpl=load_template(args.generator_prompt, ("system", "user", "revise")),
+        generator_tmpl=load_template(args.generator_prompt,
+                                     ("system", "user", "revise.discriminator",
+                                      "revise.pool", "revise.orchestrator")),
         discriminator_tmpl=load_template(args.discriminator_prompt, ("system", "user")),
         orchestrator_tmpl=load_template(args.orchestrator_prompt, ("system", "user")),
         max_prompt_chars=p.generate.max_prompt_chars, retries=p.generate.retries,
@@ -82,7 +91,7 @@ def load_embed():
 def main() -> None:
     ap = stage.parser(__doc__)
     for flag in ("--subgraphs", "--generator-prompt", "--discriminator-prompt",
-                 "--orchestrator-prompt", "--accepted", "--rejected", "--train", "--test",
+                 "--orchestrator-prompt", "--accepted", "--rejected", "--review-dir",
                  "--reports-dir"):
         ap.add_argument(flag, required=True)
     args = ap.parse_args()
@@ -101,24 +110,23 @@ def main() -> None:
     metered = MeteredClient(client)
     candidates = run(generate_all(metered, agents, pool, rows, cfg, p.run.seed))
     candidates = apply_dedup(candidates, cfg, embed if cfg.dedup.method == "embedding" else None)
-    accepted, train, test = dataset_rows(candidates, cfg.test_fraction, p.run.seed)
+    accepted = accepted_rows(candidates)
     rejected = rejected_rows(candidates)
     metrics = yield_metrics(candidates, cfg, [m.name for m in p.llm.refusal_pool], embed,
                             metered.summary(), seeds_in=len(all_rows), seeds_used=len(rows))
-    metrics.update(train_count=len(train), test_count=len(test),
-                   wall_time_s=round(time.perf_counter() - start, 2))
+    metrics.update(wall_time_s=round(time.perf_counter() - start, 2))
 
     write_jsonl(args.accepted, accepted)
     write_jsonl(args.rejected, rejected)
-    write_jsonl(args.train, train)
-    write_jsonl(args.test, test)
+    write_review_export(accepted, f"{args.review_dir}/accepted.csv",
+                        f"{args.review_dir}/accepted.jsonl")
     client.write_ledger(args.reports_dir)
     write_json(f"{args.reports_dir}/metrics.json", metrics)
     print(f"generate: {metrics['candidates_count']} candidates -> "
           f"{metrics['discriminator_accepted_count']} discriminator-accepted -> "
           f"{metrics['pool_refused_count']} pool-refused -> "
           f"{metrics['orchestrator_accepted_count']} orchestrator-accepted -> "
-          f"{metrics['accepted_count']} after dedup ({len(train)} train, {len(test)} test), "
+          f"{metrics['accepted_count']} after dedup, "
           f"{metrics['wall_time_s']}s")
 
 

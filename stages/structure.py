@@ -24,7 +24,12 @@ from falsereject.core.config import RoleModel, StructureConfig
 from falsereject.core.io import InputError, read_jsonl_numbered, write_json, write_jsonl
 from falsereject.llm import LLMClient, require_credentials, run
 from falsereject.responses.export import public_rows, write_export
-from falsereject.responses.responder import StructureResult, plan_units, structure_records
+from falsereject.responses.responder import (
+    StructureResult,
+    plan_units,
+    resolve_strategy,
+    structure_records,
+)
 from falsereject.responses.structured import Templates, load_templates, word_count
 
 REQUIRED = {"id": str, "prompt": str, "category": int, "category_text": str}
@@ -73,6 +78,9 @@ def summarize(n_input: int, selected: list[dict], result: StructureResult, n_tes
         "mean_words_instruct": _mean([word_count(r["instruct_response"]) for r in kept]),
         "mean_words_reasoning": _mean(
             [word_count(r["cot_response"]["reasoning_content"]) for r in kept]),
+        # how each kept record's reasoning trace was made (see responder.cot_trace)
+        "cot_trace_counts": dict(sorted(Counter(
+            r["provenance"]["structure"]["cot_trace"] for r in kept).items())),
     }
 
 
@@ -93,6 +101,7 @@ def _mean(values: list[int]) -> float:
 def run_structure(client: Any, role: RoleModel, train: list[dict], test: list[dict],
                   templates: Templates, cfg: StructureConfig, run_seed: int) -> dict[str, Any]:
     """Everything the stage writes, as data (no I/O): injected client, so tests pass fakes."""
+    cfg = resolve_strategy(cfg, role)
     selected = select(train, cfg)
     result = run(structure_records(client, role, selected, templates, cfg, run_seed))
     n_units = sum(len(plan_units(r, templates, cfg)) for r in selected)

@@ -44,7 +44,7 @@ def extract_cfg(**kw) -> ExtractConfig:
 def generate_cfg(**kw) -> GenerateConfig:
     base = {"n_candidates": 2, "max_iterations": 2, "retries": 1, "min_pool_refusals": 1,
             "max_prompt_chars": 200,
-            "dedup": {"method": "ngram", "threshold": 0.9, "ngram_n": 2}, "test_fraction": 0.25}
+            "dedup": {"method": "ngram", "threshold": 0.9, "ngram_n": 2}}
     return GenerateConfig(**{**base, **kw})
 
 

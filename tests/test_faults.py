@@ -234,11 +234,11 @@ def test_generate_stage_under_30pct_faults_accounts_for_every_candidate(env, tmp
                   "--vote-prompt", "prompts/vote_v1.yaml", "--graph", str(t / "graph.json"),
                   "--subgraphs", str(t / "subgraphs.jsonl"), "--reports-dir", str(t / "rx")],
         generate: ["--subgraphs", str(t / "subgraphs.jsonl"),
-                   "--generator-prompt", "prompts/generator_v1.yaml",
+                   "--generator-prompt", "prompts/generator_v2.yaml",
                    "--discriminator-prompt", "prompts/discriminator_v1.yaml",
                    "--orchestrator-prompt", "prompts/orchestrator_v1.yaml",
                    "--accepted", str(t / "accepted.jsonl"), "--rejected", str(t / "rej.jsonl"),
-                   "--train", str(t / "train.jsonl"), "--test", str(t / "test.jsonl"),
+                   "--review-dir", str(t / "review"),
                    "--reports-dir", str(t / "rg")],
     }
     with FakeOpenAIServer(responder=pipeline_responder, faults=faults, hang_s=1.0) as srv:

@@ -11,11 +11,16 @@ from generate_fakes import ROLE, FakeClient, generate_cfg, pool_members
 from falsereject.core.io import InputError
 from falsereject.core.templates import load_template
 from falsereject.generation.agents import Agents
-from falsereject.generation.curation import apply_dedup, dataset_rows, rejected_rows, yield_metrics
+from falsereject.generation.curation import (
+    accepted_rows,
+    apply_dedup,
+    rejected_rows,
+    yield_metrics,
+)
 from falsereject.generation.dedup import dedup
 from falsereject.generation.loop import record_id, run_candidate
 from falsereject.generation.pool import Pool, load_filter, term_pattern
-from falsereject.generation.split import allot_test_quotas, stratified_split
+from falsereject.generation.split import allot_test_quotas, grouped_split, stratified_split
 from falsereject.llm import run
 
 ROW = {"seed_id": "s1", "category": 7, "category_text": "Violent Crimes",
@@ -30,7 +35,7 @@ REFUSAL = "I'm sorry, but I can't help with that."
 def agents(root):
     return Agents(
         generator=ROLE, discriminator=ROLE, orchestrator=ROLE,
-        generator_tmpl=load_template(root / "prompts/generator_v1.yaml"),
+        generator_tmpl=load_template(root / "prompts/generator_v2.yaml"),
         discriminator_tmpl=load_template(root / "prompts/discriminator_v1.yaml"),
         orchestrator_tmpl=load_template(root / "prompts/orchestrator_v1.yaml"),
         max_prompt_chars=200, retries=1)
@@ -97,8 +102,66 @@ def test_accepted_candidate_carries_full_provenance(agents, terms):
     assert prov["models"]["generator"] == "fake/model"
     assert prov["models"]["pool"]["keywords"].startswith("lexical:terms.txt@")
     assert prov["subgraph_node_ids"] == ["coffee", "poison"] and prov["focus_node_id"] == "coffee"
-    assert prov["templates"]["generator"].startswith("generator_v1.yaml@")
+    assert prov["templates"]["generator"].startswith("generator_v2.yaml@")
     assert rec["id"] == record_id("s1-c0", rec["prompt"])
+
+
+def test_pool_feedback_revises_until_a_member_refuses(agents):
+    """No pool member refuses draft 1: its answers go back to the generator, whose revision
+    (draft 2) the LLM member refuses, so the candidate is accepted at iteration 2."""
+    agents_play = script()
+
+    def play(role, messages, seed):
+        if messages[0]["role"] == "user":  # the pool member refuses only the revision
+            return REFUSAL if "draft 2" in messages[0]["content"] else "Sure: lock it away."
+        return agents_play(role, messages, seed)
+    client = FakeClient(play)
+    pool = Pool(pool_members(None, llm=True), None)
+    rec = run(run_candidate(client, agents, pool, ROW, 0, generate_cfg(max_iterations=2), 0))
+    assert rec["status"] == "accepted" and rec["prompt"].endswith("draft 2?")
+    prov = rec["provenance"]
+    assert prov["accepted_at_iteration"] == 2
+    first, second = prov["iterations"]
+    assert first["failed_gate"] == "pool" and first["pool_refusals"] == 0
+    assert first["orchestrator"] is None  # the orchestrator never saw draft 1
+    assert second["feedback_from"] == "pool" and second["pool_refusals"] == 1
+    assert second["failed_gate"] is None and second["orchestrator"]["valid"] is True
+    revise = [c[1] for c in client.calls if "Your prompt:" in c[1]]
+    assert len(revise) == 1 and "draft 1" in revise[0]
+    assert "0 of 1 assistants refused" in revise[0] and "Sure: lock it away." in revise[0]
+    m = yield_metrics([rec], generate_cfg(max_iterations=2), ["fake-llm"], None,
+                      {"requests": 1, "tokens": 1, "cost_usd": 0.0}, 1, 1)
+    assert m["iter_1_pool_pass_rate"] == 0.0 and m["iter_2_pool_pass_rate"] == 1.0
+    assert m["iter_1_accepted_count"] == 0 and m["iter_2_accepted_count"] == 1
+    assert m["iter_2_feedback_from_pool_count"] == 1 and m["iter_2_reached_count"] == 1
+    # with one iteration only the same candidate dies at the pool
+    agents_play = script()
+    rec1 = run(run_candidate(FakeClient(play), agents, pool, ROW, 0,
+                             generate_cfg(max_iterations=1), 0))
+    assert rec1["rejected_at"] == "pool" and len(rec1["provenance"]["iterations"]) == 1
+
+
+def test_orchestrator_rationale_goes_back_to_the_generator(agents, terms):
+    valid = iter([False, True])
+    agents_play = script()
+
+    def play(role, messages, seed):
+        if "You curate" in messages[0]["content"]:
+            return json.dumps({"rationale": "too vague to test anything", "valid": next(valid)})
+        return agents_play(role, messages, seed)
+    rec, client = candidate(agents, terms, play)
+    assert rec["status"] == "accepted" and rec["provenance"]["accepted_at_iteration"] == 2
+    steps = rec["provenance"]["iterations"]
+    assert steps[0]["failed_gate"] == "orchestrator" and steps[1]["feedback_from"] == "orchestrator"
+    revise = [c[1] for c in client.calls if "Your prompt:" in c[1]]
+    assert len(revise) == 1 and "curator rejected it" in revise[0]
+    assert "too vague to test anything" in revise[0]
+
+
+def test_orchestrator_rejection_on_the_last_iteration_is_its_gate(agents, terms):
+    rec, client = candidate(agents, terms, script(valid=False), max_iterations=3)
+    assert rec["rejected_at"] == "orchestrator" and len(rec["provenance"]["iterations"]) == 3
+    assert sum("You curate" in c[0] for c in client.calls) == 3
 
 
 def test_discriminator_gate_after_max_iterations(agents, terms):
@@ -214,6 +277,31 @@ def test_split_is_stratified_seeded_and_complete():
     assert train == sorted(train, key=lambda r: r["id"])
 
 
+def test_grouped_split_keeps_every_seed_on_one_side():
+    # 4 categories, 2-3 seeds each, 1-4 prompts per seed
+    recs, i = [], 0
+    for cat, seeds in {1: 3, 2: 3, 3: 2, 4: 2}.items():
+        for s in range(seeds):
+            for _ in range(1 + (i % 4)):
+                recs.append({"id": f"r{i:03d}", "category": cat, "seed_id": f"c{cat}s{s}"})
+                i += 1
+    for seed in range(20):
+        train, test = grouped_split(recs, 0.3, seed)
+        tr, te = {r["seed_id"] for r in train}, {r["seed_id"] for r in test}
+        assert tr and te and not tr & te  # disjoint seeds
+        assert len(train) + len(test) == len(recs)
+        assert len(te) == 3  # round(10 seeds * 0.3)
+        # stratified: the categories with 3 seeds give a test seed before any with 2 do
+        per_cat = {c: sum(s.startswith(f"c{c}") for s in te) for c in (1, 2, 3, 4)}
+        assert all(n <= 1 for n in per_cat.values())
+    assert grouped_split(recs, 0.3, 0) == grouped_split(list(reversed(recs)), 0.3, 0)
+    assert any(grouped_split(recs, 0.3, s) != grouped_split(recs, 0.3, 0) for s in range(1, 5))
+    # one seed per category: a category is wholly on one side
+    one = [{"id": f"x{c}{k}", "category": c, "seed_id": f"s{c}"} for c in range(5) for k in range(2)]
+    train, test = grouped_split(one, 0.2, 0)
+    assert len(test) == 2 and {r["seed_id"] for r in test}.isdisjoint(r["seed_id"] for r in train)
+
+
 def test_split_quotas_on_tiny_sets():
     assert allot_test_quotas({1: 1}, 0.2, 0) == {1: 0}
     assert sum(allot_test_quotas({1: 1, 2: 1}, 0.2, 0).values()) == 1  # at least one test row
@@ -229,12 +317,13 @@ def test_curation_outputs_and_metrics(agents, terms):
     recs = [run(run_candidate(client, agents, pool, {**ROW, "seed_id": sid}, j, cfg, 0))
             for sid in ("s1", "s2") for j in range(2)]
     recs = apply_dedup(recs, cfg, None)  # all four prompts are identical drafts
-    accepted, train, test = dataset_rows(recs, 0.5, 0)
+    accepted = accepted_rows(recs)
+    train, test = grouped_split(accepted, 0.5, 0)
     rejected = rejected_rows(recs)
     assert len(accepted) == 1 and len(rejected) == 3
     assert {r["rejected_at"] for r in rejected} == {"dedup"}
     assert all(r["provenance"]["dedup"]["duplicate_of"] == accepted[0]["id"] for r in rejected)
-    assert set(accepted[0]) == {"id", "prompt", "category", "category_text", "seed_id", "split",
+    assert set(accepted[0]) == {"id", "prompt", "category", "category_text", "seed_id",
                                 "provenance"}
     assert len(train) == 1 and test == []
     usage = {"requests": 20, "tokens": 400, "cost_usd": 0.0}
@@ -242,9 +331,11 @@ def test_curation_outputs_and_metrics(agents, terms):
     assert m["candidates_count"] == 4 and m["discriminator_accepted_count"] == 4
     assert m["pool_refused_count"] == 4 and m["orchestrator_accepted_count"] == 4
     assert m["dedup_kept_count"] == 1 and m["rejected_at_dedup_count"] == 3
-    assert m["yield_rate"] == 0.25 and m["discriminator_accept_rate_iter_1"] == 1.0
+    assert m["yield_rate"] == 0.25 and m["iter_1_discriminator_accept_rate"] == 1.0
     assert m["pool_refusal_rate_fake_llm"] == 0.0 and m["pool_refusal_rate_keywords"] == 1.0
-    assert m["rejection_rate_accepted_mean"] == 0.5
+    assert m["generation_pool_rejection_rate_accepted_mean"] == 0.5
+    assert m["iter_1_reached_count"] == 4 and m["iter_1_pool_pass_rate"] == 1.0
+    assert m["iter_1_pool_refusal_rate"] == 0.5 and m["iter_1_accepted_count"] == 4
     assert m["self_bleu"] is None and m["categories_covered_count"] == 1
     assert m["llm_requests_per_accepted"] == 20 and m["llm_tokens_per_accepted"] == 400
 

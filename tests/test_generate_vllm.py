@@ -74,12 +74,12 @@ def run_stages(tmp: Path, monkeypatch) -> None:
                   "--subgraphs", str(tmp / "subgraphs.jsonl"),
                   "--reports-dir", str(tmp / "reports/extract")],
         generate: ["--subgraphs", str(tmp / "subgraphs.jsonl"),
-                   "--generator-prompt", "prompts/generator_v1.yaml",
+                   "--generator-prompt", "prompts/generator_v2.yaml",
                    "--discriminator-prompt", "prompts/discriminator_v1.yaml",
                    "--orchestrator-prompt", "prompts/orchestrator_v1.yaml",
                    "--accepted", str(tmp / "accepted.jsonl"),
                    "--rejected", str(tmp / "rejected.jsonl"),
-                   "--train", str(tmp / "train.jsonl"), "--test", str(tmp / "test.jsonl"),
+                   "--review-dir", str(tmp / "review"),
                    "--reports-dir", str(tmp / "reports/generate")],
     }
     monkeypatch.chdir(ROOT)
@@ -135,8 +135,7 @@ def test_extract_and_generate_run_against_an_openai_compatible_server(workdir, m
         assert accepted[0]["prompt"] == prov["iterations"][1]["prompt"]
         assert prov["models"]["generator"] == "openai/Qwen/Qwen2.5-7B-Instruct"
         assert prov["pool"][0]["refused"] is True and prov["orchestrator"]["valid"] is True
-        assert (read(tmp / "train.jsonl") + read(tmp / "test.jsonl")) and \
-            sorted(r["id"] for r in read(tmp / "train.jsonl") + read(tmp / "test.jsonl")) == \
+        assert sorted(r["id"] for r in read(tmp / "review/accepted.jsonl")) == \
             sorted(r["id"] for r in accepted)
         ledger = json.loads((tmp / "reports/generate/llm_ledger.json").read_text())
         assert ledger["api_calls"] > 0 and "local/smollm2" not in ledger["by_model"]

@@ -303,3 +303,46 @@ def test_read_prompts_names_file_and_line(tmp_path):
     bad.write_text(good[0] + "\n" + good[0] + "\n")
     with pytest.raises(InputError, match=r"train.jsonl:2: duplicate id"):
         read_prompts(bad)
+
+
+class SingleClient:
+    """Strategy single: one call per (record, mode) that returns the headed answer, with the
+    reasoning in the provider's field (`native`) or in a <think> block."""
+
+    def __init__(self, t, native: bool):
+        self.t, self.native, self.calls = t, native, 0
+
+    async def achat(self, role, messages, *, json_schema=None, max_tokens=None,
+                    temperature=None, seed=None):
+        self.calls += 1
+        body = "\n".join(f"{self.t.headings[p]}: {GOOD[p]}"
+                         for p in ("acknowledge", "safe_answer", "caution", "closing"))
+        trace = f"{GOOD['safe_reading']} {GOOD['unsafe_reading']} {GOOD['plan']}"
+        if self.native:
+            return Result(body, reasoning=trace)
+        return Result(f"<think>{trace}</think>\n{body}")
+
+
+def test_cot_trace_records_how_the_reasoning_was_made(params):
+    """One reasoning call where the responder can (auto -> single), stitched parts on the
+    embedded model (auto -> per_part), and the record's provenance says which."""
+    from falsereject.responses.responder import resolve_strategy
+
+    t = load_templates(PROMPTS)
+    recs = _records(2)
+    auto = cfg_with(params, strategy="auto")
+    assert resolve_strategy(auto, ROLE).strategy == "single"
+    local = ROLE.model_copy(update={"model": "local/smollm2"})
+    assert resolve_strategy(auto, local).strategy == "per_part"
+    assert resolve_strategy(cfg_with(params, strategy="single"), local).strategy == "single"
+    for native, want in ((True, "model_reasoning"), (False, "think_block")):
+        client = SingleClient(t, native)
+        out = run_structure(client, ROLE, recs, [], t, auto, 0)
+        assert client.calls == 2 * len(recs)  # one call per record and mode: no stitching
+        kept = out["structured"]
+        assert len(kept) == 2 and out["metrics"]["cot_trace_counts"] == {want: 2}
+        assert all(r["provenance"]["structure"]["cot_trace"] == want for r in kept)
+        assert kept[0]["cot_response"]["reasoning_content"].startswith(GOOD["safe_reading"])
+    out = run_structure(FakeClient(t), local, recs, [], t, auto, 0)
+    assert out["metrics"]["cot_trace_counts"] == {"stitched_parts": 2}
+    assert out["structured"][0]["provenance"]["structure"]["strategy"] == "per_part"

@@ -110,6 +110,7 @@ class PoolMember(Strict):
     name: str
     kind: Literal["llm", "lexical"]
     llm: RoleModel | None
+    system: str | None = None  # kind=llm: a system prompt the member answers under
 
     @model_validator(mode="after")
     def _kind_fields(self) -> PoolMember:
@@ -213,7 +214,16 @@ class GenerateConfig(Strict):
     min_pool_refusals: int = Field(default=1, ge=1)
     max_prompt_chars: int = Field(ge=20)
     dedup: DedupConfig
-    test_fraction: float = Field(ge=0.0, lt=1.0)
+
+
+class SplitConfig(Strict):
+    """Stage `split`: a human review file applied to the accepted prompts, then a seeded
+    train/test split grouped by seed (no seed on both sides) and stratified by category."""
+
+    test_fraction: float = Field(ge=0.0, lt=1.0)  # of the seeds (groups), per category
+    # a reviewed copy of data/review/accepted.csv (or .jsonl): rows labelled `harmful` or
+    # `not_over_refusal` leave the dataset; always a real file (a dvc dep), empty by default
+    review_file: str
 
 
 # --- structure (structured responses + export) and sft (fine-tuning the student) ----------
@@ -251,7 +261,7 @@ class PartWords(Strict):
 class StructureConfig(Strict):
     """Structured responses (stage `structure`): how the responder is asked, what passes."""
 
-    strategy: Literal["per_part", "single"]
+    strategy: Literal["auto", "per_part", "single"]  # auto: single, or per_part on local/
     max_records: int | None = Field(default=None, gt=0)  # None: every training prompt
     max_attempts: int = Field(ge=1, le=10)  # 1 + regenerations before a drop
     retry_min_temperature: float = Field(ge=0.0, le=2.0)  # regenerations sample at least this hot
@@ -439,6 +449,16 @@ class EvalConfig(Strict):
         return self
 
 
+class CompareConfig(Strict):
+    """Stage `compare`: the paper's Table 1 for any prompt sets, by a fixed evaluation pool."""
+
+    pool: list[PoolMember] = Field(min_length=1)  # apart from llm.refusal_pool
+    moderation_terms: str  # for lexical members of `pool`; always a real file (a dvc dep)
+    max_prompts: int | None = Field(default=None, gt=0)  # per set, seeded subset; null: all
+    sets: dict[str, BenchmarkConfig]
+    reference: str  # CSV of the paper's published rows (quoted, never recomputed)
+
+
 class Params(BaseModel):
     """The whole of params.yaml. Stage sections not modelled yet pass through as dicts."""
 
@@ -453,6 +473,8 @@ class Params(BaseModel):
     eval: EvalConfig
     extract: ExtractConfig
     generate: GenerateConfig
+    split: SplitConfig
+    compare: CompareConfig
     structure: StructureConfig
     sft: SftConfig
 

@@ -1,7 +1,8 @@
 """The three agents of the adversarial loop: prompts, output schemas, parsers, bounded retries.
 
 - Generator: writes a seemingly-harmful-but-benign prompt from a seed's entity subgraph, or
-  revises its previous prompt with the Discriminator's feedback.
+  revises its previous prompt with the feedback of the gate that failed it (the Discriminator's
+  feedback, the refusal pool's answers, the Orchestrator's rationale).
 - Discriminator: "genuinely_unsafe" vs "seemingly_unsafe" (only looks unsafe), with feedback.
 - Orchestrator: is this a valid over-refusal case (benign, legitimate value, likely to be
   refused)? With a rationale.
@@ -171,15 +172,18 @@ class Agents:
                 "orchestrator": self.orchestrator_tmpl.tag}
 
     async def generate(self, client: Any, *, category_text: str, graph: str, focus: str,
-                       previous: str | None, feedback: str | None,
+                       previous: str | None, feedback: tuple[str, str] | None,
                        seeds: Sequence[int]) -> AgentReply:
+        """A first draft, or (with `previous`) a revision answering `feedback`: (gate, text)
+        of the gate that failed, rendered with the template text `revise.<gate>`."""
         t = self.generator_tmpl
         if previous is None:
             user = t.render("user", category=category_text, graph=graph, focus=focus,
                             max_chars=self.max_prompt_chars)
         else:
-            user = t.render("revise", category=category_text, graph=graph, focus=focus,
-                            previous=previous, feedback=feedback or "",
+            gate, text = feedback or ("discriminator", "")
+            user = t.render(f"revise.{gate}", category=category_text, graph=graph,
+                            focus=focus, previous=previous, feedback=text or "",
                             max_chars=self.max_prompt_chars)
         msgs = [{"role": "system", "content": t.render("system")},
                 {"role": "user", "content": user}]

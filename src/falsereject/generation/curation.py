@@ -1,7 +1,8 @@
-"""After the loop: dedup, split, output rows, and the yield metrics (paper Table 1 analogues).
+"""After the loop: dedup, output rows, the split, and the yield metrics.
 
 Pure functions over candidate records (as `loop.run_candidate` returns them): accepted ones are
-deduplicated in id order, the survivors split into train/test, and the metrics count every gate.
+deduplicated in id order (stage generate); stage split splits the survivors into train/test
+grouped by seed; the metrics count every gate and every loop iteration.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from falsereject.core.taxonomy import CATEGORIES
 from falsereject.generation.dedup import dedup
 from falsereject.generation.diversity import diversity_metrics
 from falsereject.generation.loop import GATES
-from falsereject.generation.split import stratified_split
 
 ROW_KEYS = ("id", "prompt", "category", "category_text", "seed_id")
 
@@ -40,17 +40,11 @@ def apply_dedup(candidates: list[dict[str, Any]], cfg: GenerateConfig,
     return out
 
 
-def dataset_rows(candidates: list[dict[str, Any]], test_fraction: float, seed: int
-                 ) -> tuple[list[dict], list[dict], list[dict]]:
-    """(accepted, train, test) rows: {id, prompt, category, category_text, seed_id, split,
-    provenance}, each list sorted by id."""
-    accepted = [c for c in candidates if c["status"] == "accepted"]
-    train, test = stratified_split(accepted, test_fraction, seed)
-    split_of = {r["id"]: "train" for r in train} | {r["id"]: "test" for r in test}
-    rows = [{**{k: c[k] for k in ROW_KEYS}, "split": split_of[c["id"]],
-             "provenance": c["provenance"]} for c in accepted]
-    rows.sort(key=lambda r: r["id"])
-    return rows, [r for r in rows if r["split"] == "train"], [r for r in rows if r["split"] == "test"]
+def accepted_rows(candidates: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Accepted rows {id, prompt, category, category_text, seed_id, provenance}, sorted by id."""
+    rows = [{**{k: c[k] for k in ROW_KEYS}, "provenance": c["provenance"]}
+            for c in candidates if c["status"] == "accepted"]
+    return sorted(rows, key=lambda r: r["id"])
 
 
 def rejected_rows(candidates: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -65,6 +59,35 @@ def _slug(name: str) -> str:
 
 def _rate(num: int, den: int) -> float | None:
     return round(num / den, 6) if den else None
+
+
+def iteration_metrics(candidates: list[dict[str, Any]], max_iterations: int) -> dict[str, Any]:
+    """Per loop iteration: candidates reaching it, the pass rate at each gate among those that
+    reached the gate, the pool's refusal rate over all its answers, and acceptance."""
+    m: dict[str, Any] = {}
+    for it in range(1, max_iterations + 1):
+        steps = [c["provenance"]["iterations"][it - 1] for c in candidates
+                 if len(c["provenance"]["iterations"]) >= it]
+        disc = [s for s in steps if s["discriminator"] and s["discriminator"].get("verdict")]
+        disc_ok = [s for s in disc if s["failed_gate"] != "discriminator"]
+        pooled = [s for s in steps if s.get("pool")]
+        pool_ok = [s for s in pooled if s["failed_gate"] != "pool"]
+        orch = [s for s in steps if s.get("orchestrator") and s["orchestrator"].get("valid")
+                is not None]
+        orch_ok = [s for s in orch if s["orchestrator"]["valid"]]
+        answers = [a["refused"] for s in pooled for a in s["pool"]]
+        m[f"iter_{it}_reached_count"] = len(steps)
+        m[f"iter_{it}_discriminator_accept_rate"] = _rate(len(disc_ok), len(disc))
+        m[f"iter_{it}_pool_refusal_rate"] = _rate(sum(answers), len(answers))
+        m[f"iter_{it}_pool_pass_rate"] = _rate(len(pool_ok), len(pooled))
+        m[f"iter_{it}_orchestrator_accept_rate"] = _rate(len(orch_ok), len(orch))
+        m[f"iter_{it}_accepted_count"] = sum(
+            1 for c in candidates if c["provenance"]["accepted_at_iteration"] == it)
+        fb = Counter(s["feedback_from"] for s in steps if s.get("feedback_from"))
+        for gate in ("discriminator", "pool", "orchestrator"):
+            if it > 1:
+                m[f"iter_{it}_feedback_from_{gate}_count"] = fb.get(gate, 0)
+    return m
 
 
 def yield_metrics(candidates: list[dict[str, Any]], cfg: GenerateConfig,
@@ -93,25 +116,25 @@ def yield_metrics(candidates: list[dict[str, Any]], cfg: GenerateConfig,
     }
     for gate in GATES:
         m[f"rejected_at_{gate}_count"] = rejected_at.get(gate, 0)
-    for it in range(1, cfg.max_iterations + 1):
-        reached = sum(1 for c in candidates if len(c["provenance"]["iterations"]) >= it
-                      and c["provenance"]["iterations"][it - 1]["discriminator"] is not None)
-        ok = sum(1 for c in candidates if c["provenance"]["accepted_at_iteration"] == it)
-        m[f"discriminator_accepted_iter_{it}_count"] = ok
-        m[f"discriminator_accept_rate_iter_{it}"] = _rate(ok, reached)
+    m.update(iteration_metrics(candidates, cfg.max_iterations))
     judged = [c for c in candidates if c["provenance"]["pool"]]
     m["pool_evaluated_count"] = len(judged)
+    pool_rounds = [s["pool"] for c in candidates for s in c["provenance"]["iterations"]
+                   if s.get("pool")]
+    m["pool_rounds_count"] = len(pool_rounds)
     member_rates = []
-    for name in pool_members:
-        marks = [a["refused"] for c in judged for a in c["provenance"]["pool"]
+    for name in pool_members:  # over every pool round of every iteration
+        marks = [a["refused"] for answers in pool_rounds for a in answers
                  if a["member"] == name]
         m[f"pool_refusal_rate_{_slug(name)}"] = _rate(sum(marks), len(marks))
         final_marks = [a["refused"] for c in final for a in c["provenance"]["pool"]
                        if a["member"] == name]
         if final_marks:
             member_rates.append(sum(final_marks) / len(final_marks))
-    # the paper's "rejection rate": mean refusal rate over the pool, on the final dataset
-    m["rejection_rate_accepted_mean"] = (round(sum(member_rates) / len(member_rates), 6)
+    # refusal rate of the generation pool on the accepted prompts: >= min_pool_refusals by
+    # construction, NOT the paper's Table-1 rejection rate (that is stage `compare`, by a fixed
+    # evaluation pool)
+    m["generation_pool_rejection_rate_accepted_mean"] = (round(sum(member_rates) / len(member_rates), 6)
                                          if member_rates else None)
     m.update(diversity_metrics([c["prompt"] for c in final], embed))
     covered = {c["category"] for c in final}

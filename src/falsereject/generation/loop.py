@@ -1,11 +1,15 @@
 """The adversarial loop for one candidate, through every gate, with full provenance.
 
-Gates, in order (the first one a candidate fails is its `rejected_at`):
-  generator      no usable prompt within the retries
-  discriminator  still judged genuinely unsafe after `max_iterations` revisions
+Each iteration (up to `generate.max_iterations`) drafts or revises a prompt and runs the gates in
+order; the first gate that fails sends its feedback back to the Generator for the next revision:
+  discriminator  judged genuinely unsafe      -> its feedback
   pool           fewer than `min_pool_refusals` pool members refused
-  orchestrator   not confirmed as a valid over-refusal case
-(`dedup` is applied later, across candidates.)
+                                              -> the pool's answers (it does not read harmful)
+  orchestrator   not a valid over-refusal case -> its rationale
+A candidate is accepted at the first iteration that passes all three. When the iterations run
+out, it is rejected at the gate that failed last (`rejected_at`); an agent with no usable answer
+within its retries rejects the candidate at its own gate (`generator` when there was never a
+prompt). `dedup` is applied later, across candidates. Every round is recorded in provenance.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from falsereject.generation.extraction import call_seed
 from falsereject.generation.pool import Pool
 
 GATES = ("generator", "discriminator", "pool", "orchestrator", "dedup")
+LOOP_GATES = ("discriminator", "pool", "orchestrator")
+POOL_ANSWER_CHARS = 80
 
 
 def record_id(candidate_id: str, prompt: str | None) -> str:
@@ -29,6 +35,15 @@ def record_id(candidate_id: str, prompt: str | None) -> str:
 
 def _tries(run_seed: int, *parts: object, retries: int) -> list[int]:
     return [call_seed(run_seed, *parts, attempt) for attempt in range(retries + 1)]
+
+
+def pool_feedback(answers: list[dict[str, Any]], need: int) -> str:
+    """What the Generator is told when too few pool members refused: their answers."""
+    refused = sum(a["refused"] for a in answers)
+    def short(a: dict[str, Any]) -> str:
+        return " ".join((a["answer"] or a["error"] or "").split())[:POOL_ANSWER_CHARS]
+    shown = "; ".join(f'{a["member"]}: "{short(a)}"' for a in answers)
+    return f"{refused} of {len(answers)} assistants refused it (need {need}). Answers: {shown}"
 
 
 async def run_candidate(client: Any, agents: Agents, pool: Pool, row: dict[str, Any],
@@ -60,10 +75,13 @@ async def run_candidate(client: Any, agents: Agents, pool: Pool, row: dict[str, 
                 "reason": reason, "provenance": prov}
 
     prompt: str | None = None
-    feedback: str | None = None
+    feedback: tuple[str, str] | None = None  # (gate, text) of the last failed gate
+    fail: tuple[str, str] | None = None  # (gate, rejection reason) of the last failed gate
     for it in range(1, cfg.max_iterations + 1):
         step: dict[str, Any] = {"iteration": it, "prompt": None, "generator_failed_tries": [],
-                                "discriminator": None}
+                                "feedback_from": feedback[0] if feedback else None,
+                                "discriminator": None, "pool": None, "pool_refusals": None,
+                                "orchestrator": None, "failed_gate": None}
         prov["iterations"].append(step)
         try:
             gen = await agents.generate(
@@ -72,13 +90,13 @@ async def run_candidate(client: Any, agents: Agents, pool: Pool, row: dict[str, 
                 seeds=_tries(run_seed, "gen", cand, it, retries=cfg.retries))
         except AgentError as err:
             step["generator_failed_tries"] = err.attempts
-            if prompt is None:
+            if prompt is None or fail is None:
                 return done(None, "generator", f"generator gave no usable prompt: {err.reason}")
-            return done(prompt, "discriminator",
-                        f"revision {it} failed ({err.reason}); last verdict was not accepted")
+            return done(prompt, fail[0], f"revision {it} failed ({err.reason}); {fail[1]}"[:300])
         prompt = gen.value["prompt"]
         step["prompt"] = prompt
         step["generator_failed_tries"] = gen.attempts
+
         try:
             disc = await agents.discriminate(
                 client, prompt, seeds=_tries(run_seed, "disc", cand, it, retries=cfg.retries))
@@ -87,32 +105,44 @@ async def run_candidate(client: Any, agents: Agents, pool: Pool, row: dict[str, 
                                      "failed_tries": err.attempts}
             return done(prompt, "discriminator", f"discriminator gave no verdict: {err.reason}")
         step["discriminator"] = {**disc.value, "failed_tries": disc.attempts}
-        feedback = disc.value["feedback"]
-        if disc.value["verdict"] == ACCEPT_VERDICT:
-            prov["accepted_at_iteration"] = it
-            break
-    if prov["accepted_at_iteration"] is None:
-        return done(prompt, "discriminator",
-                    f"judged genuinely unsafe after {cfg.max_iterations} iteration(s): "
-                    f"{feedback or ''}"[:300])
+        if disc.value["verdict"] != ACCEPT_VERDICT:
+            step["failed_gate"] = "discriminator"
+            feedback = ("discriminator", disc.value["feedback"])
+            fail = ("discriminator", f"judged genuinely unsafe after {it} iteration(s): "
+                                     f"{disc.value['feedback']}")
+            continue
 
-    answers = await pool.answer(client, prompt, call_seed(run_seed, "pool", cand))
-    refusals = sum(a["refused"] for a in answers)
-    prov["pool"], prov["pool_refusals"] = answers, refusals
-    if refusals < cfg.min_pool_refusals:
-        errors = [a["member"] for a in answers if a["error"]]
-        extra = f" ({len(errors)} member(s) errored: {', '.join(errors)})" if errors else ""
-        return done(prompt, "pool", f"{refusals} of {len(answers)} pool members refused, "
-                                    f"need {cfg.min_pool_refusals}{extra}")
-    try:
-        orch = await agents.orchestrate(
-            client, prompt=prompt, category_text=row["category_text"], refusals=refusals,
-            pool_size=len(answers), seeds=_tries(run_seed, "orch", cand, retries=cfg.retries))
-    except AgentError as err:
-        prov["orchestrator"] = {"valid": None, "rationale": None, "failed_tries": err.attempts}
-        return done(prompt, "orchestrator", f"orchestrator gave no decision: {err.reason}")
-    prov["orchestrator"] = {**orch.value, "failed_tries": orch.attempts}
-    if not orch.value["valid"]:
-        return done(prompt, "orchestrator",
-                    f"not a valid over-refusal case: {orch.value['rationale']}"[:300])
-    return done(prompt, None, f"accepted: {orch.value['rationale']}"[:300])
+        answers = await pool.answer(client, prompt, call_seed(run_seed, "pool", cand, it))
+        refusals = sum(a["refused"] for a in answers)
+        step["pool"], step["pool_refusals"] = answers, refusals
+        prov["pool"], prov["pool_refusals"] = answers, refusals
+        if refusals < cfg.min_pool_refusals:
+            errors = [a["member"] for a in answers if a["error"]]
+            extra = f" ({len(errors)} member(s) errored: {', '.join(errors)})" if errors else ""
+            step["failed_gate"] = "pool"
+            feedback = ("pool", pool_feedback(answers, cfg.min_pool_refusals))
+            fail = ("pool", f"{refusals} of {len(answers)} pool members refused, "
+                            f"need {cfg.min_pool_refusals}{extra} (iteration {it})")
+            continue
+
+        try:
+            orch = await agents.orchestrate(
+                client, prompt=prompt, category_text=row["category_text"], refusals=refusals,
+                pool_size=len(answers),
+                seeds=_tries(run_seed, "orch", cand, it, retries=cfg.retries))
+        except AgentError as err:
+            step["orchestrator"] = {"valid": None, "rationale": None,
+                                    "failed_tries": err.attempts}
+            prov["orchestrator"] = step["orchestrator"]
+            return done(prompt, "orchestrator", f"orchestrator gave no decision: {err.reason}")
+        step["orchestrator"] = {**orch.value, "failed_tries": orch.attempts}
+        prov["orchestrator"] = step["orchestrator"]
+        if not orch.value["valid"]:
+            step["failed_gate"] = "orchestrator"
+            feedback = ("orchestrator", orch.value["rationale"])
+            fail = ("orchestrator", f"not a valid over-refusal case: {orch.value['rationale']}")
+            continue
+        prov["accepted_at_iteration"] = it
+        return done(prompt, None, f"accepted: {orch.value['rationale']}"[:300])
+    assert fail is not None
+    return done(prompt, fail[0], fail[1][:300])

@@ -112,7 +112,9 @@ class Pool:
         else:
             out["model"] = m.llm.model
             try:
-                res = await client.achat(m.llm, [{"role": "user", "content": prompt}], seed=seed)
+                system = [{"role": "system", "content": m.system}] if m.system else []
+                res = await client.achat(m.llm, [*system, {"role": "user", "content": prompt}],
+                                         seed=seed)
             except LLMCallError as err:
                 out["error"] = f"{err.reason}: {err.detail}"[:200]
                 return out

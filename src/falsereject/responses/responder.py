@@ -9,11 +9,11 @@ otherwise it is dropped with the first failing unit's last reason.
 
 from __future__ import annotations
 
-import asyncio
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from falsereject.core import progress
 from falsereject.core.config import RoleModel, StructureConfig
 from falsereject.llm import LLMCallError
 from falsereject.responses.structured import (
@@ -100,8 +100,9 @@ async def run_units(client: Any, role: RoleModel, units: list[Unit], t: Template
     for attempt in range(cfg.max_attempts):
         if not pending:
             break
-        results = await asyncio.gather(*(_attempt(client, role, u, attempt, run_seed, t, cfg)
-                                         for u in pending))
+        results = await progress.gather(
+            (_attempt(client, role, u, attempt, run_seed, t, cfg) for u in pending),
+            f"structure (attempt {attempt + 1})", "parts")
         still = []
         for unit, (out, model) in zip(pending, results, strict=True):
             log = logs[unit.key]
@@ -162,6 +163,26 @@ def _provenance(record_id: str, logs: dict[Key, UnitLog], role: RoleModel, t: Te
             "attempts": sum(log.attempts for log in mine.values()), "units": per_mode}
 
 
+def cot_trace(record_id: str, logs: dict[Key, UnitLog], cfg: StructureConfig) -> str:
+    """How the record's `reasoning_content` was made. `model_reasoning`: one call whose model
+    reasoned (LiteLLM's `reasoning_content`) and then answered; `think_block`: one call, the
+    reasoning taken from the model's `<think>` block; `stitched_parts` (strategy per_part): the
+    safe reading, unsafe reading and plan written by separate short calls and joined. The last
+    is not a trace that planned the answer (the embedded SmolLM2 cannot reason first)."""
+    if cfg.strategy == "single":
+        return logs[(record_id, "cot", None)].outcome.value["trace"]
+    return "stitched_parts"
+
+
+def resolve_strategy(cfg: StructureConfig, role: RoleModel) -> StructureConfig:
+    """`auto`: `single` (one call that reasons, then answers) for any responder but the
+    embedded model, which follows one short instruction at a time: `per_part` there."""
+    if cfg.strategy != "auto":
+        return cfg
+    embedded = role.model.startswith("local/")
+    return cfg.model_copy(update={"strategy": "per_part" if embedded else "single"})
+
+
 def assemble(record: dict[str, Any], logs: dict[Key, UnitLog], role: RoleModel, t: Templates,
              cfg: StructureConfig) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
     """(structured record, None) or (None, dropped record with its reason)."""
@@ -170,6 +191,7 @@ def assemble(record: dict[str, Any], logs: dict[Key, UnitLog], role: RoleModel, 
     instruct, reason = _mode_response(rid, "instruct", logs, cfg)
     cot, cot_reason = _mode_response(rid, "cot", logs, cfg)
     reason = reason or cot_reason
+    prov["cot_trace"] = cot_trace(rid, logs, cfg) if cot else None
     if reason:
         return None, {"id": rid, "prompt": record["prompt"], "category": record["category"],
                       "reason": reason, "structure": prov}

@@ -231,7 +231,11 @@ def evaluate_single(mode: str, text: str, reasoning: str | None, finish: str | N
     if not trace:
         return Outcome(None, "missing_reasoning")
     reason = check_part("reasoning", trace, cfg)
-    return Outcome(None, reason) if reason else Outcome({"reasoning": trace, "parts": parts}, None)
+    # how the trace was made: the provider's separate reasoning field, or the model's own
+    # <think> block in the text; either way one call that reasoned, then answered
+    source = "model_reasoning" if reasoning and reasoning.strip() else "think_block"
+    return Outcome(None, reason) if reason else Outcome(
+        {"reasoning": trace, "parts": parts, "trace": source}, None)
 
 
 def unit_seed(run_seed: int, rid: str, mode: str, part: str | None, attempt: int) -> int:
