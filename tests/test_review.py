@@ -125,3 +125,63 @@ def test_review_file_is_a_dep_of_split_only(root):
     assert {"data/generate/train.jsonl", "data/generate/test.jsonl"} <= split_outs
     gen_deps = set(stages["generate"]["deps"])
     assert not gen_deps & split_outs  # nothing upstream of split reads what split writes
+
+
+def _out_paths(stage: dict) -> list[str]:
+    paths = []
+    for key in ("outs", "metrics", "plots"):
+        for o in stage.get(key, []):
+            paths.append(o if isinstance(o, str) else next(iter(o)))
+    return paths
+
+
+@pytest.mark.slow
+def test_editing_the_review_file_reruns_split_but_not_generate(tmp_path):
+    """Real DVC in a copy: upstream stages are committed with stand-in outputs (no LLM), split
+    runs for real; marking a prompt `harmful` in the review file makes only split (and what
+    reads its outputs) out of date, and the rerun drops that prompt with the reviewer's note."""
+    import subprocess
+
+    from repo_copy import BIN, copy_repo, git_env, git_init
+
+    repo = tmp_path / "repo"
+    copy_repo(repo)
+    env = git_env(tmp_path / "llmcache")
+    git_init(repo, env)
+    dvc = str(BIN / "dvc")
+
+    def sh(*args: str) -> str:
+        proc = subprocess.run([dvc, *args], cwd=repo, env=env, capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+        return proc.stdout
+
+    stages = yaml.safe_load((repo / "dvc.yaml").read_text())["stages"]
+    upstream = [s for s in ("config", "seeds", "extract", "generate") if s in stages]
+    for name in upstream:
+        for rel in _out_paths(stages[name]):
+            path = repo / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if not path.exists():
+                path.write_text("{}\n" if rel.endswith(".json") else "stand-in\n")
+    (repo / "data/generate/accepted.jsonl").write_text(
+        "".join(json.dumps(r) + "\n" for r in RECS))
+    sh("commit", "-f", *upstream)
+    sh("repro", "split")
+    assert json.loads(sh("status", "--json", "split")) == {}
+    victim = RECS[5]["id"]
+    (repo / "resources/review/reviewed.csv").write_text(
+        f"id,review_label,review_note\n{victim},harmful,step-by-step harm\n")
+    status = json.loads(sh("status", "--json"))
+    assert "split" in status
+    assert not set(upstream) & set(status)  # nothing upstream of the split is out of date
+    dry = sh("repro", "--dry", "split")
+    assert "Running stage 'split'" in dry and "Running stage 'generate'" not in dry
+    assert "Stage 'generate' didn't change" in dry
+    sh("repro", "split")
+    removed = [json.loads(x) for x in (repo / "data/split/removed.jsonl").read_text().split("\n")
+               if x]
+    assert [r["id"] for r in removed] == [victim]
+    assert removed[0]["removed_reason"] == "review:harmful: step-by-step harm"
+    kept = (repo / "data/generate/train.jsonl").read_text() + \
+        (repo / "data/generate/test.jsonl").read_text()
+    assert victim not in kept and kept.count("\n") == len(RECS) - 1
