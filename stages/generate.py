@@ -19,11 +19,10 @@ them. Params: `generate`, `llm`, `run`.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import Any
 
-from falsereject.core import stage
+from falsereject.core import progress, stage
 from falsereject.core.config import GenerateConfig, Params
 from falsereject.core.io import InputError, read_jsonl_numbered, write_json, write_jsonl
 from falsereject.core.templates import load_template
@@ -59,10 +58,9 @@ def read_subgraphs(path: str) -> list[dict[str, Any]]:
 async def generate_all(client: Any, agents: Agents, pool: Pool, rows: list[dict[str, Any]],
                        cfg: GenerateConfig, run_seed: int) -> list[dict[str, Any]]:
     """Every candidate of every row, concurrently (the embedded model batches them)."""
-    return list(await asyncio.gather(*(
-        run_candidate(client, agents, pool, row, j, cfg, run_seed)
-        for row in rows for j in range(cfg.n_candidates)
-    )))
+    return await progress.gather(
+        (run_candidate(client, agents, pool, row, j, cfg, run_seed)
+         for row in rows for j in range(cfg.n_candidates)), "generate", "candidates")
 
 
 def build_agents(p: Params, args) -> Agents:
@@ -109,12 +107,13 @@ def main() -> None:
     client = LLMClient("generate")
     metered = MeteredClient(client)
     candidates = run(generate_all(metered, agents, pool, rows, cfg, p.run.seed))
+    client.ledger.check(p.run.max_failed_share)  # a dead endpoint writes (and locks) nothing
     candidates = apply_dedup(candidates, cfg, embed if cfg.dedup.method == "embedding" else None)
     accepted = accepted_rows(candidates)
     rejected = rejected_rows(candidates)
     metrics = yield_metrics(candidates, cfg, [m.name for m in p.llm.refusal_pool], embed,
                             metered.summary(), seeds_in=len(all_rows), seeds_used=len(rows))
-    metrics.update(wall_time_s=round(time.perf_counter() - start, 2))
+    wall_s = round(time.perf_counter() - start, 2)  # timing.json: never in tracked metrics
 
     write_jsonl(args.accepted, accepted)
     write_jsonl(args.rejected, rejected)
@@ -122,12 +121,13 @@ def main() -> None:
                         f"{args.review_dir}/accepted.jsonl")
     client.write_ledger(args.reports_dir)
     write_json(f"{args.reports_dir}/metrics.json", metrics)
+    write_json(f"{args.reports_dir}/timing.json", {"wall_s": wall_s, "rows": len(candidates)})
     print(f"generate: {metrics['candidates_count']} candidates -> "
           f"{metrics['discriminator_accepted_count']} discriminator-accepted -> "
           f"{metrics['pool_refused_count']} pool-refused -> "
           f"{metrics['orchestrator_accepted_count']} orchestrator-accepted -> "
           f"{metrics['accepted_count']} after dedup, "
-          f"{metrics['wall_time_s']}s")
+          f"{wall_s}s")
 
 
 if __name__ == "__main__":

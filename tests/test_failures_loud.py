@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import socket
 import subprocess
@@ -133,6 +134,8 @@ def test_stage_against_a_closed_port_exits_2_with_one_error_line(name, tmp_path)
     assert proc.returncode == 2, proc.stderr[-3000:]
     assert len(errors) == 1 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
     assert "connection" in errors[0] and "Qwen" in errors[0]
+    if name != "probe":  # long stages show their progress (core.progress) on stderr
+        assert re.search(r"^[a-z ()0-9]+: \d+/\d+ [a-z]+ \(100%\)", proc.stderr, re.M), proc.stderr
     assert not any(p.exists() for p in outputs), [p for p in outputs if p.exists()]
 
 

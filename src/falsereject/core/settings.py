@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -39,6 +40,8 @@ class Settings(BaseSettings):
                                       frozen=True)
 
     log_level: str = "INFO"
+    # seconds between plain progress lines when stderr is not a terminal (core.progress)
+    progress_interval_s: float = Field(30.0, gt=0)
     # caches (None: <main repository>/.cache/<name>)
     llm_cache_dir: Path | None = None
     model_cache_dir: Path | None = None
@@ -57,6 +60,11 @@ class Settings(BaseSettings):
     torch_threads: int | None = Field(None, ge=1)  # None: every idle core
     # fine-tuning
     sft_micro_batch: int | None = Field(None, ge=1)  # None: 4 on CPU, 32 on GPU
+    # who answers for the student in eval: the in-process engine, or a vLLM server serving the
+    # base student and the LoRA adapters (llm/vllm_student.py); params never change with it
+    student_backend: Literal["local", "vllm"] = "local"
+    student_vllm_base: str | None = None  # e.g. http://127.0.0.1:8000/v1
+    student_vllm_key: str | None = None  # if the server was started with --api-key
 
     @field_validator("log_level")
     @classmethod

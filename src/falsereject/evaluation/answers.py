@@ -8,12 +8,12 @@ before judging.
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from falsereject.core import progress
 from falsereject.core.config import EvalGenerationConfig, RoleModel
 from falsereject.evaluation.benchmarks import Sample
 from falsereject.evaluation.judge import UNDETERMINED, Judge, Verdict, split_reasoning
@@ -68,7 +68,7 @@ async def answer(client: Any, mut: ModelUnderTest, samples: Sequence[Sample],
         except LLMCallError as err:
             return err
 
-    return list(await asyncio.gather(*(one(s) for s in samples)))
+    return await progress.gather((one(s) for s in samples), f"answers of {mut.name}", "prompts")
 
 
 def record(s: Sample, mut: ModelUnderTest, result: Any, verdict: Verdict | None) -> dict:

@@ -16,7 +16,6 @@ verdict (mode, detector rules, prompt template text, judge model and sampling, p
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import re
@@ -25,7 +24,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from falsereject.core import refusal, templates
+from falsereject.core import progress, refusal, templates
 from falsereject.core.config import JudgeConfig, RoleModel
 from falsereject.core.templates import PromptTemplate
 from falsereject.core.text import split_think
@@ -240,5 +239,5 @@ class Judge:
 
     async def ajudge_many(self, pairs: Sequence[tuple[str, str | None, bool]]) -> list[Verdict]:
         """Verdicts for (prompt, final answer, has_answer) triples, judged concurrently."""
-        return list(await asyncio.gather(*(self.ajudge(p, r, has_answer=ok)
-                                           for p, r, ok in pairs)))
+        return await progress.gather((self.ajudge(p, r, has_answer=ok) for p, r, ok in pairs),
+                                     "judge", "verdicts")

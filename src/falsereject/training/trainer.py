@@ -176,6 +176,31 @@ def dvclive_callback(live: Any):
     return DVCLiveLogger()
 
 
+def progress_callback():
+    """Optimizer steps done / total, rate and ETA on stderr (core.progress), main process only:
+    the Trainer's own tqdm bar is off, it writes nothing readable to a log file."""
+    from transformers import TrainerCallback
+
+    from falsereject.core.progress import Progress
+
+    class StepProgress(TrainerCallback):
+        bar: Progress | None = None
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            if state.is_world_process_zero:
+                self.bar = Progress("sft", state.max_steps, "steps")
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if self.bar is not None:
+                self.bar.update()
+
+        def on_train_end(self, args, state, control, **kwargs):
+            if self.bar is not None:
+                self.bar.close()
+
+    return StepProgress()
+
+
 # --- training -------------------------------------------------------------------------------
 
 
@@ -240,7 +265,8 @@ def train(weights: str | Path, chats: list[list[Message]], cfg: SftConfig, max_l
                                      pad_to_multiple_of=8 if hw.device == "cuda" else None)
     trainer = SFTTrainer(model=model, args=args, train_dataset=ds, processing_class=tok,
                          data_collator=collator, peft_config=peft_config,
-                         callbacks=[dvclive_callback(live)] if live is not None else None)
+                         callbacks=[progress_callback(),
+                                    *([dvclive_callback(live)] if live is not None else [])])
     start = time.perf_counter()
     out = trainer.train()
     runtime = time.perf_counter() - start
