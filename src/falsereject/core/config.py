@@ -12,12 +12,14 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from falsereject.core.errors import UserError
+
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class ConfigError(ValueError):
+class ConfigError(ValueError, UserError):
     """A config file or override is invalid; the message names the file and key."""
 
 
@@ -176,6 +178,9 @@ class ExperimentConfig(Strict):
 
 class RunConfig(Strict):
     seed: int
+    # a stage whose LLM calls all failed, or more than this share for endpoint reasons
+    # (connection, auth, 5xx, timeout), stops with an error instead of recording the failures
+    max_failed_share: float = Field(ge=0.0, le=1.0)
 
 
 class ProbeConfig(Strict):
@@ -508,6 +513,8 @@ def load_params(path: str | Path = "params.yaml") -> Params:
     path = Path(path)
     if not path.exists():
         raise ConfigError(f"{path} not found: run `make compose` to generate it from conf/")
-    with path.open(encoding="utf-8") as fh:
+    if path.is_dir():
+        raise ConfigError(f"{path} is a directory, expected the params file")
+    with path.open(encoding="utf-8-sig") as fh:
         data = yaml.safe_load(fh) or {}
     return validate(data, str(path))
