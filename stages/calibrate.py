@@ -75,6 +75,7 @@ def main() -> None:
     start = time.perf_counter()
     client = LLMClient("calibrate")
     records, metrics = run(p, client=client, prompts_dir=args.prompts_dir)
+    client.ledger.check(p.run.max_failed_share)  # a dead endpoint writes (and locks) nothing
     write_jsonl(args.out, records)
     write_json(Path(args.reports_dir) / "details.json", metrics)
     write_json(Path(args.reports_dir) / "metrics.json", flat_metrics(metrics))

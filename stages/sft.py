@@ -75,11 +75,13 @@ def main() -> None:
     write_json(Path(args.reports) / "samples.json", {"samples": samples})
     plot_loss(result.losses, result.learning_rates, Path(args.reports) / "loss.png")
     tokens_per_s = result.train_tokens / result.runtime_s if result.runtime_s else 0.0
+    timing = {"wall_s": round(result.runtime_s, 1),  # timing.json: never in tracked metrics
+              "s_per_step": round(result.runtime_s / max(result.steps, 1), 2),
+              "tokens_per_s": round(tokens_per_s, 1), "device": result.hardware.device}
+    write_json(Path(args.reports) / "timing.json", timing)
     metrics = {
         "steps": result.steps, "train_tokens": result.train_tokens,
-        "runtime_s": round(result.runtime_s, 1),
-        "s_per_step": round(result.runtime_s / max(result.steps, 1), 2),
-        "tokens_per_s": round(tokens_per_s, 1), "final_loss": round(result.final_loss, 4),
+        "final_loss": round(result.final_loss, 4),
         "first_loss": round(result.losses[0], 4) if result.losses else result.final_loss,
         "examples": stats["examples"], "examples_truncated": stats["examples_truncated"],
     }
@@ -91,8 +93,8 @@ def main() -> None:
     live.end()
     if not math.isfinite(result.final_loss):
         raise SystemExit(f"sft: final loss is {result.final_loss}: training diverged")
-    print(f"sft: {result.steps} steps in {metrics['runtime_s']} s "
-          f"({metrics['s_per_step']} s/step, {metrics['tokens_per_s']} tokens/s on "
+    print(f"sft: {result.steps} steps in {timing['wall_s']} s "
+          f"({timing['s_per_step']} s/step, {timing['tokens_per_s']} tokens/s on "
           f"{result.hardware.device}), loss {metrics['first_loss']} -> {metrics['final_loss']}, "
           f"held-out answers changed: {metrics.get('heldout_differ_rate', 'n/a')} -> {out}")
 
