@@ -174,7 +174,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:  # noqa: N802 - http.server naming
         if self.path.rstrip("/").endswith("/models"):
-            self._json(200, {"object": "list", "data": [{"id": "test-model", "object": "model"}]})
+            names = self.server.owner.served_models or [self.server.owner.model]
+            self._json(200, {"object": "list",
+                             "data": [{"id": n, "object": "model"} for n in names]})
         else:
             self._json(404, _error("not found", "not_found"))
 
@@ -287,7 +289,8 @@ class FakeOpenAIServer:
     def __init__(self, responder: Responder | None = None, latency_s: float = 0.0,
                  faults: FaultSpec = None, max_requests: int = 10000, seed: int = 0, *,
                  retry_after_s: float = 0.05, hang_s: float = 30.0,
-                 time_limit_s: float = 900.0, model: str = "test-model"):
+                 time_limit_s: float = 900.0, model: str = "test-model",
+                 served_models: Sequence[str] | None = None):
         if isinstance(faults, Mapping):
             unknown = set(faults) - set(FAULT_KINDS)
             if unknown:
@@ -306,6 +309,7 @@ class FakeOpenAIServer:
         self.hang_s = hang_s
         self.time_limit_s = time_limit_s
         self.model = model
+        self.served_models = list(served_models or [])  # GET /models (as vLLM lists its LoRAs)
         self.requests: list[dict] = []
         self.outcomes: list[str] = []  # per request, by arrival: "ok" or the fault kind
         self.completed = 0  # successful completions fully sent to the client

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+from falsereject.core import settings
 from falsereject.core.config import ModelConfig
 from falsereject.core.hub import resolve_model_dir
 from falsereject.llm.local.engine import LocalSpec, register_local_model
@@ -41,17 +42,30 @@ def sft_spec(cfg: ModelConfig, sft_dir: str | Path) -> LocalSpec:
     raise FileNotFoundError(f"{sft_dir}: neither adapter/adapter_config.json nor model/config.json")
 
 
-def register_student(cfg: ModelConfig, sft_dir: str | Path | None = None) -> str:
-    """Register the base student, or the fine-tuned one in `sft_dir`; returns its model id.
+def student_spec(cfg: ModelConfig, sft_dir: str | Path | None = None) -> tuple[LocalSpec, str]:
+    """(weights, served name) of the base student, or of the fine-tuned one in `sft_dir`.
 
-    A fine-tuned id carries a content hash of its weights so the LLM cache never serves the
+    A fine-tuned name carries a content hash of its weights so the LLM cache never serves the
     answers of a previous fine-tune.
     """
     if sft_dir is None:
-        spec, name = base_spec(cfg), f"student-{cfg.name}"
-    else:
-        spec = sft_spec(cfg, sft_dir)
-        weights = Path(spec.adapter_path or spec.path or "")
-        name = f"student-{cfg.name}-sft-{_dir_hash(weights)}"
+        return base_spec(cfg), f"student-{cfg.name}"
+    spec = sft_spec(cfg, sft_dir)
+    weights = Path(spec.adapter_path or spec.path or "")
+    return spec, f"student-{cfg.name}-sft-{_dir_hash(weights)}"
+
+
+def register_student(cfg: ModelConfig, sft_dir: str | Path | None = None) -> str:
+    """Register the base student, or the fine-tuned one in `sft_dir`; returns its model id:
+    `local/<name>` on the in-process engine, or `openai/<name>` on the student's vLLM server
+    when FR_STUDENT_BACKEND=vllm (llm/vllm_student.py)."""
+    spec, name = student_spec(cfg, sft_dir)
+    if settings.get().student_backend == "vllm":
+        from falsereject.llm.vllm_student import register_vllm_student
+
+        model_id = register_vllm_student(spec, name, full_finetune=sft_dir is not None
+                                         and spec.adapter_path is None)
+        if model_id is not None:
+            return model_id
     register_local_model(name, spec)
     return f"local/{name}"
