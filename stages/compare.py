@@ -99,6 +99,7 @@ def main() -> None:
     client = LLMClient("compare")
     metered = MeteredClient(client)
     rows, details = run_compare(metered, cfg, p.run.seed, embed)
+    client.ledger.check(p.run.max_failed_share)  # a dead endpoint writes (and locks) nothing
     pool_desc = ", ".join(f"{m.name} ({m.llm.model if m.llm else 'lexical'})" for m in cfg.pool)
     write_text(args.table, table_markdown(rows, pool_desc))
     write_json(args.rows, {"rows": rows, "answers": details})
