@@ -23,42 +23,17 @@ from typing import Any
 from falsereject.core import progress, stage
 from falsereject.core.config import ExtractConfig, RoleModel
 from falsereject.core.io import (
-    InputError,
     atomic_path,
-    read_jsonl_numbered,
     write_json,
     write_jsonl,
 )
+from falsereject.core.records import Seed, read_records
 from falsereject.core.templates import PromptTemplate, load_template
 from falsereject.generation.extraction import extract_seed
 from falsereject.generation.graph import build_graph, draw, graph_stats, to_node_link
+from falsereject.generation.seeds import select_seeds
 from falsereject.llm import LLMClient, require_credentials, run
 from falsereject.llm.metering import MeteredClient
-
-SEED_KEYS = ("id", "prompt", "category", "category_text")
-
-
-def read_seeds(path: str) -> list[dict[str, Any]]:
-    rows = []
-    for n, r in read_jsonl_numbered(path):
-        missing = [k for k in SEED_KEYS if k not in r]
-        if missing:
-            raise InputError(f"{path}:{n}: seed record lacks {missing}")
-        if not isinstance(r["prompt"], str) or not r["prompt"].strip():
-            raise InputError(f"{path}:{n}: `prompt` must be a non-empty string")
-        rows.append(r)
-    if not rows:
-        raise InputError(f"{path}: no seeds")
-    return sorted(rows, key=lambda r: r["id"])
-
-
-def select_seeds(seeds: list[dict[str, Any]], max_seeds: int | None) -> list[dict[str, Any]]:
-    """All seeds, or `max_seeds` of them spread evenly over the (category, id) order, so a
-    smaller run still covers categories across the whole taxonomy. Sorted by id."""
-    ordered = sorted(seeds, key=lambda r: (r["category"], r["id"]))
-    if max_seeds is not None and max_seeds < len(ordered):
-        ordered = [ordered[i * len(ordered) // max_seeds] for i in range(max_seeds)]
-    return sorted(ordered, key=lambda r: r["id"])
 
 
 async def extract_all(client: Any, role: RoleModel, seeds: list[dict[str, Any]],
@@ -103,7 +78,7 @@ def main() -> None:
         ap.add_argument(flag, required=True)
     args = ap.parse_args()
     p = stage.params(args.params)
-    all_seeds = read_seeds(args.seeds)
+    all_seeds = read_records(args.seeds, Seed, sort_by="id", allow_empty=False)
     seeds = select_seeds(all_seeds, p.extract.max_seeds)
     tmpl = load_template(args.prompt, ("system", "user"))
     vote_tmpl = load_template(args.vote_prompt, ("system", "user"))

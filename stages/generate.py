@@ -24,7 +24,8 @@ from typing import Any
 
 from falsereject.core import progress, stage
 from falsereject.core.config import GenerateConfig, Params
-from falsereject.core.io import InputError, read_jsonl_numbered, write_json, write_jsonl
+from falsereject.core.io import write_json, write_jsonl
+from falsereject.core.records import Subgraph, read_records
 from falsereject.core.templates import load_template
 from falsereject.generation.agents import Agents
 from falsereject.generation.curation import (
@@ -38,21 +39,6 @@ from falsereject.generation.pool import Pool
 from falsereject.generation.review import write_review_export
 from falsereject.llm import LLMClient, require_credentials, run
 from falsereject.llm.metering import MeteredClient
-
-SUBGRAPH_KEYS = ("seed_id", "category", "category_text", "seed_prompt", "status", "nodes",
-                 "edges")
-
-
-def read_subgraphs(path: str) -> list[dict[str, Any]]:
-    rows = []
-    for n, r in read_jsonl_numbered(path):
-        missing = [k for k in SUBGRAPH_KEYS if k not in r]
-        if missing:
-            raise InputError(f"{path}:{n}: subgraph row lacks {missing}")
-        if r["status"] == "ok" and not r["nodes"]:
-            raise InputError(f"{path}:{n}: status ok but no nodes")
-        rows.append(r)
-    return rows
 
 
 async def generate_all(client: Any, agents: Agents, pool: Pool, rows: list[dict[str, Any]],
@@ -95,7 +81,7 @@ def main() -> None:
     args = ap.parse_args()
     p = stage.params(args.params)
     cfg = p.generate
-    all_rows = read_subgraphs(args.subgraphs)
+    all_rows = read_records(args.subgraphs, Subgraph)
     rows = [r for r in all_rows if r["status"] == "ok"]
     agents = build_agents(p, args)
     pool = Pool(p.llm.refusal_pool, p.llm.moderation_terms)

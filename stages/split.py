@@ -18,21 +18,10 @@ from collections import Counter
 from typing import Any
 
 from falsereject.core import stage
-from falsereject.core.io import InputError, read_jsonl_numbered, write_json, write_jsonl
+from falsereject.core.io import write_json, write_jsonl
+from falsereject.core.records import AcceptedPrompt, read_records
 from falsereject.generation.review import apply_review, read_review
 from falsereject.generation.split import grouped_split
-
-KEYS = ("id", "prompt", "category", "category_text", "seed_id")
-
-
-def read_accepted(path: str) -> list[dict[str, Any]]:
-    rows = []
-    for n, r in read_jsonl_numbered(path):
-        missing = [k for k in KEYS if k not in r]
-        if missing:
-            raise InputError(f"{path}:{n}: accepted row lacks {missing}")
-        rows.append(r)
-    return rows
 
 
 def split_metrics(kept: list[dict], train: list[dict], test: list[dict],
@@ -53,7 +42,7 @@ def main() -> None:
         ap.add_argument(flag, required=True)
     args = ap.parse_args()
     p = stage.params(args.params)
-    accepted = read_accepted(args.accepted)
+    accepted = read_records(args.accepted, AcceptedPrompt)
     reviews = read_review(p.split.review_file)
     kept, removed, review = apply_review(accepted, reviews)
     train, test = grouped_split(kept, p.split.test_fraction, p.run.seed)

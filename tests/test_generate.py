@@ -376,22 +376,21 @@ def test_truncated_agent_answer_is_retried_with_the_error(agents, terms):
 
 
 def test_stage_inputs_are_validated_with_file_and_line(tmp_path):
-    from stages.extract import read_seeds
-    from stages.generate import read_subgraphs
+    from falsereject.core.records import Seed, Subgraph, read_records
 
     seeds = tmp_path / "seeds.jsonl"
     seeds.write_text('{"id": "a", "prompt": "x", "category": 1, "category_text": "t"}\n'
                      '{"id": "b", "prompt": "y", "category": 2}\n')
     with pytest.raises(InputError, match=r"seeds.jsonl:2: seed record lacks \['category_text'\]"):
-        read_seeds(str(seeds))
+        read_records(str(seeds), Seed, sort_by="id", allow_empty=False)
     sub = tmp_path / "subgraphs.jsonl"
     sub.write_text(json.dumps({**ROW, "nodes": []}) + "\n")
     with pytest.raises(InputError, match=r"subgraphs.jsonl:1: status ok but no nodes"):
-        read_subgraphs(str(sub))
+        read_records(str(sub), Subgraph)
 
 
 def test_max_seeds_spreads_over_categories():
-    from stages.extract import select_seeds
+    from falsereject.generation.seeds import select_seeds
 
     seeds = [{"id": f"z{c:02d}", "category": c} for c in range(1, 45)]
     assert [r["category"] for r in select_seeds(seeds, 4)] == [1, 12, 23, 34]

@@ -12,7 +12,9 @@ import yaml
 from falsereject.core.compose import compose
 from falsereject.core.config import RoleModel, validate
 from falsereject.core.io import InputError
+from falsereject.core.records import Prompt, read_records
 from falsereject.llm import LLMCallError
+from falsereject.responses.pipeline import run_structure
 from falsereject.responses.responder import plan_units, structure_records
 from falsereject.responses.structured import (
     check_answer,
@@ -25,13 +27,17 @@ from falsereject.responses.structured import (
     trim_to_sentence,
     unit_seed,
 )
-from stages.structure import read_prompts, run_structure
 
 ROOT = Path(__file__).resolve().parents[1]
 PROMPTS = ROOT / "prompts/structure/responder_v1.yaml"
 FIX = ROOT / "tests/fixtures"
 ROLE = RoleModel(model="fake/responder", temperature=0.0, top_p=1.0, max_tokens=64,
                  api_base_env=None, api_key_env=None)
+
+
+def read_prompts(path):
+    """What stage `structure` reads: accepted prompts, unique ids, sorted by id."""
+    return read_records(path, Prompt, unique="id", sort_by="id")
 
 
 @pytest.fixture(scope="module")

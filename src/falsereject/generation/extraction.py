@@ -213,9 +213,10 @@ def _retry_messages(base: list[dict], bad: str, err: ParseError) -> list[dict]:
 
 
 async def sample_extraction(client, role: RoleModel, messages: list[dict], seed_prompt: str,
-                            cfg: ExtractConfig, seeds: Sequence[int]) -> dict[str, Any]:
-    """One of the k samples, with up to cfg.retries retries. A dict for the `candidates` list;
-    the parsed Extraction rides along under the private key `_ex` (dropped before writing)."""
+                            cfg: ExtractConfig, seeds: Sequence[int]
+                            ) -> tuple[dict[str, Any], Extraction | None]:
+    """One of the k samples, with up to cfg.retries retries: its row for the `candidates` list,
+    and the parsed Extraction (None when the sample failed) for the vote."""
     schema = extract_schema(cfg.max_entities, cfg.max_relations,
                             prompt_spans(seed_prompt) if cfg.entity_names == "spans" else None)
     msgs, reasons = messages, []
@@ -235,12 +236,11 @@ async def sample_extraction(client, role: RoleModel, messages: list[dict], seed_
         return {"status": "ok", "reason": None, "attempts": attempt + 1,
                 "retry_reasons": reasons, "repaired": parsed.repaired,
                 "nodes": [n.as_dict() for n in ex.nodes], "edges": [e.as_dict() for e in ex.edges],
-                "dropped_entities": ex.dropped_entities, "dropped_relations": ex.dropped_relations,
-                "_ex": ex}
+                "dropped_entities": ex.dropped_entities,
+                "dropped_relations": ex.dropped_relations}, ex
     return {"status": "failed", "reason": ",".join(reasons) or "no attempt",
             "attempts": len(reasons), "retry_reasons": reasons, "repaired": False,
-            "nodes": [], "edges": [], "dropped_entities": 0, "dropped_relations": 0,
-            "_ex": None}
+            "nodes": [], "edges": [], "dropped_entities": 0, "dropped_relations": 0}, None
 
 
 async def vote(client, role: RoleModel, tmpl: PromptTemplate, seed_prompt: str,
@@ -282,15 +282,17 @@ async def extract_seed(client, role: RoleModel, tmpl: PromptTemplate, vote_tmpl:
                                                     max_entities=cfg.max_entities,
                                                     max_relations=cfg.max_relations,
                                                     relation_types=", ".join(RELATION_TYPES))}]
-    samples = await asyncio.gather(*(
+    results = await asyncio.gather(*(
         sample_extraction(client, role, msgs, seed["prompt"], cfg,
                           [call_seed(run_seed, "extract", seed["id"], i, a)
                            for a in range(cfg.retries + 1)])
         for i in range(cfg.k)
     ))
+    samples = [sample for sample, _ in results]
     for i, s in enumerate(samples):
         s["sample"] = i
     ok = [s for s in samples if s["status"] == "ok"]
+    parsed = [ex for _, ex in results if ex is not None]  # parallel to `ok`
     row: dict[str, Any] = {
         "seed_id": seed["id"], "category": seed["category"],
         "category_text": seed["category_text"], "seed_prompt": seed["prompt"],
@@ -305,7 +307,7 @@ async def extract_seed(client, role: RoleModel, tmpl: PromptTemplate, vote_tmpl:
         row["vote"] = {"method": "single", "chosen_sample": ok[0]["sample"], "raw": None,
                        "reason": "only one usable sample"}
     else:
-        v = await vote(client, role, vote_tmpl, seed["prompt"], [s["_ex"] for s in ok],
+        v = await vote(client, role, vote_tmpl, seed["prompt"], parsed,
                        call_seed(run_seed, "vote", seed["id"]))
         row["vote"] = {"method": v["method"], "chosen_sample": ok[v["option"]]["sample"],
                        "presented_samples": [ok[i]["sample"] for i in v["order"]],
@@ -313,7 +315,5 @@ async def extract_seed(client, role: RoleModel, tmpl: PromptTemplate, vote_tmpl:
     if ok:
         chosen = samples[row["vote"]["chosen_sample"]]
         row["nodes"], row["edges"] = chosen["nodes"], chosen["edges"]
-    for s in samples:
-        s.pop("_ex", None)
     row["candidates"] = samples
     return row

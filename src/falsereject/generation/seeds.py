@@ -104,3 +104,12 @@ def load_seeds(cfg: SeedsConfig) -> list[dict[str, Any]]:
             raise InputError(f"{where_src}: seeds.only_ids names unknown ids {unknown}")
         records = [r for r in records if r["id"] in set(cfg.only_ids)]
     return select(records, cfg.max_per_category, cfg.max_seeds)
+
+
+def select_seeds(seeds: list[dict[str, Any]], max_seeds: int | None) -> list[dict[str, Any]]:
+    """All seeds, or `max_seeds` of them spread evenly over the (category, id) order, so a
+    smaller run still covers categories across the whole taxonomy. Sorted by id."""
+    ordered = sorted(seeds, key=lambda r: (r["category"], r["id"]))
+    if max_seeds is not None and max_seeds < len(ordered):
+        ordered = [ordered[i * len(ordered) // max_seeds] for i in range(max_seeds)]
+    return sorted(ordered, key=lambda r: r["id"])
