@@ -24,7 +24,7 @@ from typing import Any
 
 from falsereject.core import progress, stage
 from falsereject.core.config import GenerateConfig, Params
-from falsereject.core.io import write_json, write_jsonl
+from falsereject.core.io import read_json, write_json, write_jsonl
 from falsereject.core.records import Subgraph, read_records
 from falsereject.core.templates import load_template
 from falsereject.generation.agents import Agents
@@ -32,6 +32,7 @@ from falsereject.generation.curation import (
     accepted_rows,
     apply_dedup,
     rejected_rows,
+    upstream_usage,
     yield_metrics,
 )
 from falsereject.generation.loop import run_candidate
@@ -78,6 +79,8 @@ def main() -> None:
                  "--orchestrator-prompt", "--accepted", "--rejected", "--review-dir",
                  "--reports-dir"):
         ap.add_argument(flag, required=True)
+    ap.add_argument("--extract-metrics", default=None,
+                    help="extract's metrics.json: its LLM usage is reported per accepted prompt")
     args = ap.parse_args()
     p = stage.params(args.params)
     cfg = p.generate
@@ -99,6 +102,9 @@ def main() -> None:
     rejected = rejected_rows(candidates)
     metrics = yield_metrics(candidates, cfg, [m.name for m in p.llm.refusal_pool], embed,
                             metered.summary(), seeds_in=len(all_rows), seeds_used=len(rows))
+    if args.extract_metrics:
+        metrics.update(upstream_usage("extract", read_json(args.extract_metrics),
+                                      metrics["accepted_count"]))
     wall_s = round(time.perf_counter() - start, 2)  # timing.json: never in tracked metrics
 
     write_jsonl(args.accepted, accepted)

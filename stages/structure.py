@@ -21,6 +21,7 @@ from falsereject.core import stage
 from falsereject.core.io import write_json, write_jsonl
 from falsereject.core.records import Prompt, read_records
 from falsereject.llm import LLMClient, require_credentials
+from falsereject.llm.metering import MeteredClient
 from falsereject.responses.export import write_export
 from falsereject.responses.pipeline import run_structure
 from falsereject.responses.structured import load_templates
@@ -39,8 +40,9 @@ def main() -> None:
     train, test = (read_records(path, Prompt, unique="id", sort_by="id")
                    for path in (args.train, args.test))
     client = LLMClient("structure")
+    metered = MeteredClient(client)  # usage counted from results: same on a cached re-run
     start = time.perf_counter()
-    out = run_structure(client, role, train, test, templates, p.structure, p.run.seed)
+    out = run_structure(metered, role, train, test, templates, p.structure, p.run.seed)
     client.ledger.check(p.run.max_failed_share)  # a dead endpoint writes (and locks) nothing
     wall_s = round(time.perf_counter() - start, 2)  # timing.json: never in tracked metrics
     write_jsonl(args.out, out["structured"])
@@ -48,7 +50,11 @@ def main() -> None:
     export = Path(args.export_dir)
     write_export(out["export_train"], "train", export / "train.jsonl", export / "train.parquet")
     write_export(out["export_test"], "test", export / "test.jsonl", export / "test.parquet")
-    metrics = out["metrics"]
+    usage, kept = metered.summary(), len(out["structured"])
+    metrics = out["metrics"] | {
+        "llm_requests_count": usage["requests"], "llm_tokens_count": usage["tokens"],
+        "llm_requests_per_kept": round(usage["requests"] / kept, 3) if kept else None,
+        "llm_tokens_per_kept": round(usage["tokens"] / kept, 1) if kept else None}
     write_json(Path(args.reports) / "metrics.json", metrics)
     write_json(Path(args.reports) / "timing.json",
                {"wall_s": wall_s, "rows": len(out["structured"]) + len(out["dropped"])})

@@ -45,6 +45,11 @@ def pipeline_responder(body: dict) -> str:
 
     if any(ask in body["messages"][-1]["content"] for ask in _STRUCTURE_ASKS):
         return prose(body)
+    system = body["messages"][0]["content"] if body["messages"][0]["role"] == "system" else ""
+    if "exactly four sections" in system:  # structure, strategy single (one call per response)
+        think = f"<think>{prose(body)}</think>\n" if "<think>" in system else ""
+        return think + "\n".join(f"{h}: {prose({'messages': [h, body['messages']]})}"
+                                  for h in ("Readings", "Answer", "Caution", "Closing"))
     try:
         return generation_roles(body)
     except (AssertionError, AttributeError, IndexError, KeyError):

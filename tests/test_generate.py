@@ -15,6 +15,7 @@ from falsereject.generation.curation import (
     accepted_rows,
     apply_dedup,
     rejected_rows,
+    upstream_usage,
     yield_metrics,
 )
 from falsereject.generation.dedup import dedup
@@ -125,6 +126,9 @@ def test_pool_feedback_revises_until_a_member_refuses(agents):
     assert first["failed_gate"] == "pool" and first["pool_refusals"] == 0
     assert first["orchestrator"] is None  # the orchestrator never saw draft 1
     assert second["feedback_from"] == "pool" and second["pool_refusals"] == 1
+    # the draft about "coffee" read harmless: the revision centres on the next entity
+    assert [first["focus_node_id"], second["focus_node_id"]] == ["coffee", "poison"]
+    assert prov["focus_node_id"] == "poison"
     assert second["failed_gate"] is None and second["orchestrator"]["valid"] is True
     revise = [c[1] for c in client.calls if "Your prompt:" in c[1]]
     assert len(revise) == 1 and "draft 1" in revise[0]
@@ -139,6 +143,26 @@ def test_pool_feedback_revises_until_a_member_refuses(agents):
     rec1 = run(run_candidate(FakeClient(play), agents, pool, ROW, 0,
                              generate_cfg(max_iterations=1), 0))
     assert rec1["rejected_at"] == "pool" and len(rec1["provenance"]["iterations"]) == 1
+
+
+def test_generator_must_mention_its_focus_entity(agents, terms):
+    """The schema pins the focus entity into the prompt (constrained decoding); a model that
+    ignores it anyway is retried with the reason shown."""
+    import re
+
+    from falsereject.generation.agents import generator_schema
+
+    pattern = generator_schema(120, "rat poison (d-CON)")["properties"]["prompt"]["pattern"]
+    assert re.match(pattern, "Why is rat poison (d-CON) kept away from pets?")
+    assert re.match(pattern, "rat poison (d-CON) labels explained")
+    assert not re.match(pattern, "Why is bleach kept away from pets?")
+    outs = {1: json.dumps({"prompt": "Why do people keep bleach away from pets?"}),
+            2: json.dumps({"prompt": "Why is coffee with poison in old detective novels?"})}
+    rec, client = candidate(agents, terms, script(gen=lambda n: outs.get(n, outs[2])))
+    first = rec["provenance"]["iterations"][0]
+    assert [t["reason"] for t in first["generator_failed_tries"]] == ["invalid"]
+    assert "does not mention 'coffee'" in client.calls[1][1]
+    assert rec["status"] == "accepted" and "coffee" in rec["prompt"]
 
 
 def test_orchestrator_rationale_goes_back_to_the_generator(agents, terms):
@@ -338,6 +362,9 @@ def test_curation_outputs_and_metrics(agents, terms):
     assert m["iter_1_pool_refusal_rate"] == 0.5 and m["iter_1_accepted_count"] == 4
     assert m["self_bleu"] is None and m["categories_covered_count"] == 1
     assert m["llm_requests_per_accepted"] == 20 and m["llm_tokens_per_accepted"] == 400
+    up = upstream_usage("extract", {"llm_requests_count": 9, "llm_tokens_count": 300}, 3)
+    assert up["extract_llm_requests_per_accepted"] == 3 and up["extract_llm_tokens_per_accepted"] == 100
+    assert upstream_usage("extract", {}, 0)["extract_llm_requests_per_accepted"] is None
 
 
 @pytest.mark.parametrize("stage_name", ["extract", "generate"])

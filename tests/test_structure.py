@@ -280,7 +280,7 @@ def test_run_structure_end_to_end_with_fake(params):
     t = load_templates(PROMPTS)
     train = read_prompts(FIX / "generate_train.jsonl")
     test = read_prompts(FIX / "generate_test.jsonl")
-    cfg = cfg_with(params, max_records=4)
+    cfg = cfg_with(params, max_records=4, strategy="per_part")
 
     def bad(part, seed, n):
         return Result("I'm sorry, but I can't help with that.") if part == "safe_answer" \

@@ -13,6 +13,7 @@ fed back, a bounded number of times.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -64,9 +65,27 @@ def text_field(max_chars: int, min_words: int = 2) -> dict[str, Any]:
             "pattern": rf"^{_FIRST_WORD}( {_WORD}){{{min_words - 1},{max_words - 1}}}$"}
 
 
-def generator_schema(max_chars: int) -> dict[str, Any]:
+def _literal(text: str) -> str:
+    """`text` as a regex literal, escaping only regex syntax (JSON-schema regex engines reject
+    Python's escapes of spaces and hyphens)."""
+    return re.sub(r"([.^$*+?()\[\]{}|\\])", r"\\\1", " ".join(text.split()))
+
+
+def focus_field(max_chars: int, focus: str) -> dict[str, Any]:
+    """Like `text_field`, but the text must contain `focus` (the entity the prompt is about):
+    the Generator is asked to mention it, and constrained decoding holds a small model to that
+    (measured with SmolLM2, asked in words only: 12 of 63 drafts on 12 seeds named it)."""
+    words = max(4, max_chars // 7) - len(focus.split())
+    before, after = max(words // 2, 1), max(words - words // 2, 1)
+    return {"type": "string",
+            "pattern": rf"^({_FIRST_WORD}( {_WORD}){{0,{before - 1}}} )?{_literal(focus)}"
+                       rf"( {_WORD}){{0,{after}}}$"}
+
+
+def generator_schema(max_chars: int, focus: str | None = None) -> dict[str, Any]:
+    field = text_field(max_chars, min_words=4) if focus is None else focus_field(max_chars, focus)
     return {"type": "object", "additionalProperties": False, "required": ["prompt"],
-            "properties": {"prompt": text_field(max_chars, min_words=4)}}
+            "properties": {"prompt": field}}
 
 
 # Reason first, then decide (keys also sort that way, as the embedded engine orders them).
@@ -93,10 +112,12 @@ def clip_words(text: str, max_chars: int) -> str:
     return cut if cut else text[:max_chars]
 
 
-def parse_generator(obj: dict, max_chars: int) -> dict[str, Any]:
+def parse_generator(obj: dict, max_chars: int, focus: str | None = None) -> dict[str, Any]:
     prompt = clip_words(require_str(obj, "prompt"), max_chars)
     if len(prompt) < 12:
         raise ParseError("invalid", f"prompt too short: {prompt!r}")
+    if focus is not None and focus.lower() not in prompt.lower():
+        raise ParseError("invalid", f"prompt does not mention {focus!r}: {prompt!r}")
     return {"prompt": prompt}
 
 
@@ -188,8 +209,8 @@ class Agents:
         msgs = [{"role": "system", "content": t.render("system")},
                 {"role": "user", "content": user}]
         return await ask_json(client, self.generator, msgs,
-                              generator_schema(self.max_prompt_chars),
-                              lambda o: parse_generator(o, self.max_prompt_chars), seeds)
+                              generator_schema(self.max_prompt_chars, focus),
+                              lambda o: parse_generator(o, self.max_prompt_chars, focus), seeds)
 
     async def discriminate(self, client: Any, prompt: str, seeds: Sequence[int]) -> AgentReply:
         t = self.discriminator_tmpl

@@ -149,3 +149,13 @@ def yield_metrics(candidates: list[dict[str, Any]], cfg: GenerateConfig,
     m["llm_cost_usd_per_accepted"] = (round(usage["cost_usd"] / k, 6)
                                       if k and usage["cost_usd"] is not None else None)
     return m
+
+
+def upstream_usage(stage: str, metrics: dict[str, Any], accepted: int) -> dict[str, Any]:
+    """An upstream stage's LLM requests and tokens (from its metrics), per accepted prompt."""
+    req, tok = metrics.get("llm_requests_count"), metrics.get("llm_tokens_count")
+    return {f"{stage}_llm_requests_count": req, f"{stage}_llm_tokens_count": tok,
+            f"{stage}_llm_requests_per_accepted": round(req / accepted, 3)
+            if accepted and req is not None else None,
+            f"{stage}_llm_tokens_per_accepted": round(tok / accepted, 1)
+            if accepted and tok is not None else None}

@@ -4,7 +4,9 @@ Each iteration (up to `generate.max_iterations`) drafts or revises a prompt and 
 order; the first gate that fails sends its feedback back to the Generator for the next revision:
   discriminator  judged genuinely unsafe      -> its feedback
   pool           fewer than `min_pool_refusals` pool members refused
-                                              -> the pool's answers (it does not read harmful)
+                                              -> the pool's answers (it does not read harmful);
+                                                 the revision centres on the subgraph's next
+                                                 entity (the last one did not read harmful)
   orchestrator   not a valid over-refusal case -> its rationale
 A candidate is accepted at the first iteration that passes all three. When the iterations run
 out, it is rejected at the gate that failed last (`rejected_at`); an agent with no usable answer
@@ -52,7 +54,11 @@ async def run_candidate(client: Any, agents: Agents, pool: Pool, row: dict[str, 
     sid = row["seed_id"]
     cand = f"{sid}-c{index}"
     nodes, edges = row["nodes"], row["edges"]
-    focus = nodes[index % len(nodes)]
+    shift = 0  # entities moved past after pool failures
+
+    def focus_node() -> dict[str, Any]:
+        return nodes[(index + shift) % len(nodes)]
+    focus = focus_node()
     graph = graph_text(nodes, edges)
     prov: dict[str, Any] = {
         "candidate_id": cand, "candidate_index": index, "seed_id": sid,
@@ -81,8 +87,10 @@ async def run_candidate(client: Any, agents: Agents, pool: Pool, row: dict[str, 
         step: dict[str, Any] = {"iteration": it, "prompt": None, "generator_failed_tries": [],
                                 "feedback_from": feedback[0] if feedback else None,
                                 "discriminator": None, "pool": None, "pool_refusals": None,
-                                "orchestrator": None, "failed_gate": None}
+                                "orchestrator": None, "failed_gate": None,
+                                "focus_node_id": focus["id"]}
         prov["iterations"].append(step)
+        prov["focus_node_id"] = focus["id"]
         try:
             gen = await agents.generate(
                 client, category_text=row["category_text"], graph=graph, focus=focus["label"],
@@ -123,6 +131,8 @@ async def run_candidate(client: Any, agents: Agents, pool: Pool, row: dict[str, 
             feedback = ("pool", pool_feedback(answers, cfg.min_pool_refusals))
             fail = ("pool", f"{refusals} of {len(answers)} pool members refused, "
                             f"need {cfg.min_pool_refusals}{extra} (iteration {it})")
+            shift += 1
+            focus = focus_node()
             continue
 
         try:
