@@ -7,7 +7,7 @@ from concurrent.futures import wait
 
 import pytest
 
-from falsereject.llm.local import engine as localmodel
+from falsereject.llm.local import batching as localmodel
 from falsereject.llm.local.engine import Engine, GenRequest, GenResult, LocalSpec
 
 

@@ -114,7 +114,7 @@ def test_override_that_is_not_a_model_dir_is_rejected(monkeypatch, tmp_path):
 
 
 def test_torch_threads_follow_the_cores_idle_now(monkeypatch):
-    import falsereject.llm.local.engine as lm
+    import falsereject.llm.local.threads as lm
 
     monkeypatch.delenv(lm.ENV_THREADS, raising=False)
     monkeypatch.setattr(lm.os, "cpu_count", lambda: 4)
