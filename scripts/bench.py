@@ -6,7 +6,10 @@
                                                # no-op, in a temp copy of the repo (~15 min)
 
 - fanout: calls/s through LLMClient -> LiteLLM against the loopback test server (its own
-  process) with a fixed latency, divided by the ideal concurrency / latency; target >= 0.9 at 64.
+  process) with a fixed latency, divided by the ideal concurrency / latency, in one client
+  process and in a pool of `--workers` client processes (llm/pool.py); targets >= 0.9 at
+  c=64 with 200 ms and at c=256 with 1 s. Client CPU per call is printed next to the bare
+  OpenAI SDK's on the same server.
 - cache: the `generate` stage on the embedded model, cold (empty LLM cache) then warm; target
   zero LLM calls warm and >= 50x faster (process wall time and the stage's own work time).
 - embedded: 32 concurrent requests through the batching `local/` provider vs the same 32 one at
@@ -83,35 +86,84 @@ def run_checked(cmd: list[str], **kw) -> None:
                          f"{proc.stderr[-3000:]}")
 
 
-def bench_fanout(latency_s: float = 0.2, levels: tuple[int, ...] = (1, 16, 64)) -> dict:
+def raw_sdk_cpu_ms(base: str, conc: int, n: int) -> tuple[float, float]:
+    """(calls/s, client CPU ms per call) of the bare OpenAI SDK (AsyncOpenAI, no LiteLLM, no
+    cache, no ledger) making the same calls at the same concurrency: the floor under ours."""
+    import asyncio
+
+    import openai
+
+    async def batch(tag: str, count: int) -> None:
+        sem = asyncio.Semaphore(conc)
+
+        async def one(i: int) -> None:
+            async with sem:
+                await client.chat.completions.create(
+                    model="test-model", max_tokens=16, temperature=0.0, top_p=1.0,
+                    messages=[{"role": "user", "content": f"{tag} {conc} {i}"}])
+
+        await asyncio.gather(*(one(i) for i in range(count)))
+
+    async def go() -> tuple[float, float]:
+        nonlocal client
+        client = openai.AsyncOpenAI(base_url=base, api_key="sk-bench", max_retries=0)
+        await batch("raw warm", conc)
+        cpu0, t0 = time.process_time(), time.perf_counter()
+        await batch("raw", n)
+        wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+        await client.close()
+        return n / wall, cpu / n * 1000
+
+    client = None
+    return asyncio.run(go())
+
+
+def bench_fanout(latency_s: float = 0.2, levels: tuple[int, ...] = (1, 16, 64),
+                 workers: int = 1) -> dict:
+    """LLMClient calls/s at each concurrency over the ideal concurrency / latency. With
+    `workers` > 1 the calls go through an llm.pool.ClientPool of that many client processes
+    (client CPU is then summed over the workers)."""
     from falsereject.core.config import RoleModel
     from falsereject.llm import LLMCallError, LLMClient
+    from falsereject.llm.pool import ClientPool
 
     role = RoleModel(model="openai/test-model", temperature=0.0, top_p=1.0, max_tokens=16,
                      api_base_env=BASE_ENV, api_key_env=KEY_ENV)
     out = {}
+    tag = f"_w{workers}" if workers > 1 else ""
     with server_process(latency_s) as (base, server_pid):
         os.environ[BASE_ENV], os.environ[KEY_ENV] = base, "sk-bench"
+        pool = ClientPool("bench", workers, use_cache=False) if workers > 1 else None
         for conc in levels:
-            client = LLMClient("bench", use_cache=False, concurrency=conc)
+            if pool is not None:
+                pool.concurrency = conc
+                client = pool
+            else:
+                client = LLMClient("bench", use_cache=False, concurrency=conc)
             n = max(16, conc * 8)
             warm = [[{"role": "user", "content": f"warm {conc} {i}"}] for i in range(conc)]
-            client.chat_many(role, warm)  # opens the connection pool
+            client.chat_many(role, warm)  # opens the connection pool(s)
             convs = [[{"role": "user", "content": f"q {conc} {i}"}] for i in range(n)]
+            worker0 = pool.worker_cpu_s if pool else 0.0
             cpu0, t0 = time.process_time(), time.perf_counter()
             srv0 = process_cpu_s(server_pid)
             results = client.chat_many(role, convs)
             wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+            cpu += (pool.worker_cpu_s - worker0) if pool else 0.0
             srv = process_cpu_s(server_pid) - srv0
             failed = sum(isinstance(r, LLMCallError) for r in results)
+            raw_rate, raw_ms = raw_sdk_cpu_ms(base, conc, n)
             rate, ideal = n / wall, conc / latency_s
-            out[f"fanout_efficiency_c{conc}"] = round(rate / ideal, 3)
-            say(f"fanout c={conc:<3} latency {latency_s:g}s: {n} calls in {wall:.2f}s = "
-                f"{rate:.1f} calls/s; ideal {ideal:.1f} -> efficiency {rate / ideal:.2f}  "
-                f"(client CPU {cpu / n * 1000:.1f} ms/call, so one free core caps it at "
-                f"{n / cpu:.0f} calls/s; server CPU {srv / n * 1000:.1f} ms/call; "
-                f"{failed} failed; {load()})")
-    say(f"fanout target: efficiency >= 0.9 at c=64 -> {out.get('fanout_efficiency_c64')}")
+            out[f"fanout_efficiency_c{conc}{tag}"] = round(rate / ideal, 3)
+            out[f"fanout_client_cpu_ms_c{conc}{tag}"] = round(cpu / n * 1000, 2)
+            out[f"fanout_raw_sdk_cpu_ms_c{conc}"] = round(raw_ms, 2)
+            say(f"fanout c={conc:<3} latency {latency_s:g}s workers {workers}: {n} calls in "
+                f"{wall:.2f}s = {rate:.1f} calls/s; ideal {ideal:.1f} -> efficiency "
+                f"{rate / ideal:.2f}  (client CPU {cpu / n * 1000:.2f} ms/call vs raw OpenAI "
+                f"SDK {raw_ms:.2f} ms/call, which made {raw_rate / ideal:.2f} of ideal; server "
+                f"CPU {srv / n * 1000:.1f} ms/call; {failed} failed; {load()})")
+        if pool is not None:
+            pool.close()
     return out
 
 
@@ -245,17 +297,24 @@ def main() -> None:
     ap.add_argument("--only", action="append", choices=["fanout", "cache", "embedded"])
     ap.add_argument("--e2e", action="store_true", help="also time the whole default dvc repro")
     ap.add_argument("--latency-s", type=float, default=0.2)
+    ap.add_argument("--workers", type=int, default=2,
+                    help="client processes for the pooled fan-out runs (1: single process only)")
     ap.add_argument("--cache-seeds", type=int, default=4, help="seeds for the cache benchmark")
     ap.add_argument("--out", help="write the results as JSON here")
     args = ap.parse_args()
     chosen = args.only or ["fanout", "cache", "embedded"]
     results: dict = {"machine": load()}
     if "fanout" in chosen:
-        results |= bench_fanout(args.latency_s)
-        # the same fan-out where the client's CPU per call matters less: separates the cost
-        # of LiteLLM's per-call work from any limit of the concurrency design
-        slow = bench_fanout(1.0, levels=(64,))
-        results["fanout_efficiency_c64_latency_1s"] = slow["fanout_efficiency_c64"]
+        # one client process, then a pool of --workers processes (llm/pool.py), at 200 ms and
+        # at 1 s latency (where the client's CPU per call matters less: this separates the cost
+        # of LiteLLM's per-call work from any limit of the concurrency design)
+        for workers in sorted({1, max(1, args.workers)}):
+            results |= bench_fanout(args.latency_s, workers=workers)
+            slow = bench_fanout(1.0, levels=(64, 256), workers=workers)
+            results |= {f"{k}_latency_1s": v for k, v in slow.items()}
+        say("fanout targets: efficiency >= 0.9 at c=64/200 ms and c=256/1 s -> " + ", ".join(
+            f"{k}={v}" for k, v in sorted(results.items())
+            if k.startswith("fanout_efficiency_c64") or k.startswith("fanout_efficiency_c256")))
     if "cache" in chosen:
         results |= bench_cache(args.cache_seeds)
     if "embedded" in chosen:

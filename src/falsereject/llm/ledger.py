@@ -135,6 +135,36 @@ class Ledger:
             else:
                 s.failures[reason] += 1
 
+    def state(self) -> tuple[dict, dict]:
+        """A picklable copy of the counters (a worker process hands it to `absorb`)."""
+        import copy
+
+        with self._lock:
+            return copy.deepcopy(self._models), copy.deepcopy(self._deployments)
+
+    def absorb(self, state: tuple[dict, dict]) -> None:
+        """Add another ledger's `state()` to this one (llm/pool.py merges its workers')."""
+        models, deployments = state
+        with self._lock:
+            for model, o in models.items():
+                s = self._m(model)
+                for name in ("requests", "cache_hits", "api_calls", "retries",
+                             "prompt_tokens", "completion_tokens", "cost_usd"):
+                    setattr(s, name, getattr(s, name) + getattr(o, name))
+                s.failures.update(o.failures)
+                s.retry_reasons.update(o.retry_reasons)
+                s.cost_known = s.cost_known and o.cost_known
+                s.latencies.extend(o.latencies)
+            for model, deps in deployments.items():
+                for dep, o in deps.items():
+                    s = self._deployments.setdefault(model, {}).setdefault(
+                        dep, _DeploymentStats())
+                    s.attempts += o.attempts
+                    s.successes += o.successes
+                    s.tokens += o.tokens
+                    s.failures.update(o.failures)
+                    s.latencies.extend(o.latencies)
+
     def record_failure(self, model: str, reason: str) -> None:
         with self._lock:
             self._m(model).failures[reason] += 1
