@@ -66,11 +66,6 @@ class Settings(BaseSettings):
     student_backend: Literal["local", "vllm"] = "local"
     student_vllm_base: str | None = None  # e.g. http://127.0.0.1:8000/v1
     student_vllm_key: str | None = None  # if the server was started with --api-key
-    # who answers for the student in eval: the in-process engine, or a vLLM server serving the
-    # base student and the LoRA adapters (llm/vllm_student.py); params never change with it
-    student_backend: Literal["local", "vllm"] = "local"
-    student_vllm_base: str | None = None  # e.g. http://127.0.0.1:8000/v1
-    student_vllm_key: str | None = None  # if the server was started with --api-key
 
     @field_validator("log_level")
     @classmethod
