@@ -1,4 +1,4 @@
-"""The one LLM client of the pipeline, built on LiteLLM (the only module that imports it).
+"""The one LLM client of the pipeline, built on LiteLLM (imported only by `llm/lite.py`).
 
 - async with bounded concurrency (`FR_LLM_CONCURRENCY`), per-call timeout (`FR_LLM_TIMEOUT_S`),
   bounded retries with exponential backoff on transient errors (`FR_LLM_MAX_RETRIES`,
@@ -17,11 +17,8 @@ written to the cache, the ledger or logs.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
-import re
-import threading
 import time
 import weakref
 from collections.abc import Awaitable, Sequence
@@ -35,68 +32,23 @@ from falsereject.llm.endpoints import served_endpoint
 from falsereject.llm.errors import (  # noqa: F401 - MissingCredentialsError: part of this module's API
     LLMCallError,
     MissingCredentialsError,
+    classify,
     redact,
     require_credentials,
     retry_after_s,
     secret_values,
 )
 from falsereject.llm.ledger import Ledger
+from falsereject.llm.lite import lite as _lite
+from falsereject.llm.local_provider import LOCAL_PREFIX
 from falsereject.llm.policy import Breaker, Cooldown, Settings
-
-_LITELLM: Any = None
-_LITELLM_LOCK = threading.Lock()
-
-
-def _lite() -> Any:
-    """LiteLLM, imported and set up by the first call that needs it.
-
-    Importing it takes about 5 s here; a stage whose every answer is in the cache never does.
-    """
-    global _LITELLM
-    if _LITELLM is not None:
-        return _LITELLM
-    with _LITELLM_LOCK:
-        if _LITELLM is None:
-            os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-            import litellm
-
-            litellm.suppress_debug_info = True
-            litellm.drop_params = True  # e.g. `seed` for providers without it
-            litellm.telemetry = False
-            litellm.custom_provider_map = [
-                m for m in (litellm.custom_provider_map or []) if m.get("provider") != "local"
-            ] + [{"provider": "local", "custom_handler": _local_provider(litellm)}]
-            litellm.utils.custom_llm_setup()
-            _quiet_loggers()  # again: LiteLLM sets its loggers' levels at import
-            _LITELLM = litellm
-    return _LITELLM
-
-
-# Quiet third-party loggers even under FR_LOG_LEVEL=DEBUG: their debug output can carry
-# request headers, and so API keys.
-def _quiet_loggers() -> None:
-    for name in ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy", "httpx", "httpcore", "openai",
-                 "aiohttp", "urllib3"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-
-
-_quiet_loggers()
-
-
-class _DropLoopChangeNotice(logging.Filter):
-    """Each `run()` starts a new event loop by design; LiteLLM warns about that every time."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "event loop changed" not in record.getMessage()
-
-
-logging.getLogger("LiteLLM").addFilter(_DropLoopChangeNotice())
+from falsereject.llm.pricing import UNPRICED as _UNPRICED
+from falsereject.llm.pricing import prepare_pricing as _prepare_pricing
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 CACHE_VERSION = 1
-LOCAL_PREFIX = "local/"
 
 
 @dataclass(frozen=True)
@@ -110,149 +62,6 @@ class ChatResult:
     cost_usd: float | None
     cached: bool
 
-
-# --- error classification -------------------------------------------------------------------
-
-_MALFORMED = re.compile(r"Expecting (value|property name|',' delimiter|':' delimiter)|"
-                        r"Unterminated string|Extra data|Invalid control character|"
-                        r"JSONDecodeError|validation error", re.I)
-_CONNECTION = re.compile(r"Connection error|connection (reset|refused|aborted)|"
-                         r"Server disconnected|RemoteProtocolError|ReadError", re.I)
-
-
-def classify(err: BaseException) -> tuple[str, bool]:
-    """(reason, transient) for an exception raised by a call."""
-    if isinstance(err, LLMCallError):
-        return err.reason, err.reason in {"malformed_response", "empty_response"}
-    litellm = _lite()
-    if isinstance(err, litellm.RateLimitError):
-        return "rate_limit", True
-    if isinstance(err, (litellm.Timeout, asyncio.TimeoutError, TimeoutError)):
-        return "timeout", True
-    if isinstance(err, (litellm.ServiceUnavailableError, litellm.InternalServerError,
-                        litellm.BadGatewayError)):
-        # LiteLLM reports a dropped connection or an unparseable 200 body as a 500 too
-        text = str(err)
-        if _MALFORMED.search(text):
-            return "malformed_response", True
-        if _CONNECTION.search(text):
-            return "connection", True
-        return "server_error", True
-    if isinstance(err, (litellm.AuthenticationError, litellm.PermissionDeniedError)):
-        return "auth", False
-    if isinstance(err, litellm.ContextWindowExceededError):
-        return "context_window", False
-    if isinstance(err, litellm.ContentPolicyViolationError):
-        return "content_filter", False
-    if isinstance(err, litellm.NotFoundError):
-        return "not_found", False
-    if isinstance(err, (litellm.BadRequestError, litellm.UnprocessableEntityError)):
-        return "bad_request", False
-    if isinstance(err, litellm.APIConnectionError):
-        text = str(err).lower()
-        if "json" in text or "decode" in text or "validation" in text:
-            return "malformed_response", True
-        return "connection", True
-    if isinstance(err, (json.JSONDecodeError, ValueError, KeyError, IndexError, TypeError)):
-        return "malformed_response", True
-    if isinstance(err, litellm.APIError):
-        status = getattr(err, "status_code", None) or 500
-        return ("server_error", True) if status >= 500 else ("bad_request", False)
-    if isinstance(err, (ConnectionError, OSError)):
-        return "connection", True
-    return "other", False
-
-
-# --- prices ---------------------------------------------------------------------------------
-
-_PRICING_CHECKED: set[str] = set()
-_UNPRICED: set[str] = set()  # models LiteLLM has no price for: their cost is reported as None
-
-
-def _prepare_pricing(model: str) -> None:
-    """Give LiteLLM a zero price entry for models it cannot price (vLLM-served, local, test).
-
-    For an unknown model LiteLLM searches its whole price map on every response, which is
-    a quarter of its per-call CPU; the ledger still reports their cost as unknown (None),
-    except for `local/` models, which really cost nothing.
-    """
-    if model in _PRICING_CHECKED:
-        return
-    _PRICING_CHECKED.add(model)
-    litellm = _lite()
-    try:
-        litellm.get_model_info(model)
-        return
-    except Exception:  # noqa: BLE001 - LiteLLM raises several kinds for "not mapped"
-        pass
-    provider = model.split("/", 1)[0] if "/" in model else "openai"
-    litellm.model_cost[model] = {"input_cost_per_token": 0.0, "output_cost_per_token": 0.0,
-                                 "litellm_provider": provider, "mode": "chat"}
-    if not model.startswith(LOCAL_PREFIX):
-        _UNPRICED.add(model)
-
-
-# --- the embedded model as a LiteLLM custom provider ----------------------------------------
-
-
-def _local_response(model_response: Any, model: str, result: Any) -> Any:
-    model_response.choices[0].message.content = result.text
-    model_response.choices[0].finish_reason = result.finish_reason
-    model_response.model = model
-    model_response.usage = _lite().Usage(
-        prompt_tokens=result.prompt_tokens,
-        completion_tokens=result.completion_tokens,
-        total_tokens=result.prompt_tokens + result.completion_tokens,
-    )
-    return model_response
-
-
-def _local_request(messages: list, optional_params: dict) -> Any:
-    from falsereject.llm.local.engine import GenRequest
-
-    fmt = optional_params.get("response_format") or {}
-    schema = None
-    if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
-        schema = (fmt.get("json_schema") or {}).get("schema")
-    req = GenRequest.build(
-        messages,
-        max_tokens=optional_params.get("max_tokens") or 256,
-        temperature=optional_params.get("temperature") or 0.0,
-        top_p=optional_params.get("top_p") or 1.0,
-        seed=optional_params.get("seed"),
-        json_schema=schema,
-    )
-    return req
-
-
-def _local_provider(litellm: Any) -> Any:
-    """The `local/` provider object (its class derives from LiteLLM's, so it is made at
-    LiteLLM's import)."""
-
-    class LocalProvider(litellm.CustomLLM):
-        """`local/<name>`: in-process models from `falsereject.llm.local.engine`, batched."""
-
-        def completion(self, model, messages, api_base, custom_prompt_dict, model_response,
-                       print_verbose, encoding, api_key, logging_obj, optional_params, *args, **kw):
-            from falsereject.llm.local.engine import get_engine
-
-            name = model.split("/", 1)[-1]
-            result = get_engine(name).submit(_local_request(messages, optional_params)).result()
-            return _local_response(model_response, model, result)
-
-        async def acompletion(self, model, messages, api_base, custom_prompt_dict, model_response,
-                              print_verbose, encoding, api_key, logging_obj, optional_params,
-                              *args, **kw):
-            from falsereject.llm.local.engine import get_engine
-
-            name = model.split("/", 1)[-1]
-            req = _local_request(messages, optional_params)
-            # Loading the model takes seconds: do it off the event loop.
-            engine = await asyncio.to_thread(get_engine, name)
-            result = await asyncio.wrap_future(engine.submit(req))
-            return _local_response(model_response, model, result)
-
-    return LocalProvider()
 
 
 # --- the client -----------------------------------------------------------------------------

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 import re
 from collections.abc import Iterable
@@ -89,3 +91,57 @@ def require_credentials(roles: Iterable[RoleModel]) -> None:
         raise MissingCredentialsError(
             "missing environment variables for the configured LLM roles:\n" + "\n".join(lines)
         )
+
+
+# --- classification of call failures --------------------------------------------------------
+
+_MALFORMED = re.compile(r"Expecting (value|property name|',' delimiter|':' delimiter)|"
+                        r"Unterminated string|Extra data|Invalid control character|"
+                        r"JSONDecodeError|validation error", re.I)
+_CONNECTION = re.compile(r"Connection error|connection (reset|refused|aborted)|"
+                         r"Server disconnected|RemoteProtocolError|ReadError", re.I)
+
+
+def classify(err: BaseException) -> tuple[str, bool]:
+    """(reason, transient) for an exception raised by a call."""
+    if isinstance(err, LLMCallError):
+        return err.reason, err.reason in {"malformed_response", "empty_response"}
+    from falsereject.llm.lite import lite
+
+    litellm = lite()
+    if isinstance(err, litellm.RateLimitError):
+        return "rate_limit", True
+    if isinstance(err, (litellm.Timeout, asyncio.TimeoutError, TimeoutError)):
+        return "timeout", True
+    if isinstance(err, (litellm.ServiceUnavailableError, litellm.InternalServerError,
+                        litellm.BadGatewayError)):
+        # LiteLLM reports a dropped connection or an unparseable 200 body as a 500 too
+        text = str(err)
+        if _MALFORMED.search(text):
+            return "malformed_response", True
+        if _CONNECTION.search(text):
+            return "connection", True
+        return "server_error", True
+    if isinstance(err, (litellm.AuthenticationError, litellm.PermissionDeniedError)):
+        return "auth", False
+    if isinstance(err, litellm.ContextWindowExceededError):
+        return "context_window", False
+    if isinstance(err, litellm.ContentPolicyViolationError):
+        return "content_filter", False
+    if isinstance(err, litellm.NotFoundError):
+        return "not_found", False
+    if isinstance(err, (litellm.BadRequestError, litellm.UnprocessableEntityError)):
+        return "bad_request", False
+    if isinstance(err, litellm.APIConnectionError):
+        text = str(err).lower()
+        if "json" in text or "decode" in text or "validation" in text:
+            return "malformed_response", True
+        return "connection", True
+    if isinstance(err, (json.JSONDecodeError, ValueError, KeyError, IndexError, TypeError)):
+        return "malformed_response", True
+    if isinstance(err, litellm.APIError):
+        status = getattr(err, "status_code", None) or 500
+        return ("server_error", True) if status >= 500 else ("bad_request", False)
+    if isinstance(err, (ConnectionError, OSError)):
+        return "connection", True
+    return "other", False
