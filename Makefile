@@ -15,7 +15,7 @@ export TOKENIZERS_PARALLELISM := false
 # Hydra overrides for `make compose` / `make repro`, e.g. `make repro OVERRIDES=experiment=smoke`
 OVERRIDES ?=
 
-.PHONY: setup compose repro exp test lint bench
+.PHONY: setup compose repro exp test lint bench compare
 
 setup:
 	@bash scripts/setup.sh
@@ -38,3 +38,8 @@ lint: setup
 
 bench: setup
 	$(PY) scripts/bench.py
+
+# headline metrics of every DVC experiment side by side (reports/experiments.md and .png); runs
+# no stage, e.g. after `dvc exp run --queue -S model=qwen` and `dvc exp run --run-all`
+compare: setup
+	$(PY) scripts/compare_experiments.py --out reports/experiments.md

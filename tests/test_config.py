@@ -98,8 +98,8 @@ def test_dvc_stages_declare_existing_params_sections():
 
 
 def test_sft_length_is_epochs_unless_max_steps_is_set():
-    assert validate(yaml.safe_load(compose([]))).sft.epochs == 3
+    assert validate(yaml.safe_load(compose([]))).sft.epochs == 2
     both = validate(yaml.safe_load(compose(["sft.max_steps=200"])))
-    assert both.sft.max_steps == 200 and both.sft.epochs == 3  # max_steps wins in training
+    assert both.sft.max_steps == 200 and both.sft.epochs == 2  # max_steps wins in training
     with pytest.raises(ConfigError, match=r"sft.*epochs.*max_steps"):
         compose(["sft.epochs=null"])

@@ -46,7 +46,7 @@ def params(root, monkeypatch):
 
 def _run(params, name, root, client=None):
     client = client or FakeClient(responder)
-    out = eval_stage.run(params, name, client=client, base_id=BASE_ID, sft_id=SFT_ID,
+    out = eval_stage.run(params, name, client=client, base_id=BASE_ID, arm_ids={"sft": SFT_ID},
                          test_split=str(root / "tests/fixtures/benchmarks/own_test_split.jsonl"),
                          prompts_dir=str(root / "prompts/judge"))
     return out, client
@@ -214,7 +214,7 @@ def test_an_empty_test_split_gives_empty_metrics_not_a_crash(params, root, tmp_p
     empty = tmp_path / "test.jsonl"
     empty.write_text("")
     out = eval_stage.run(params, "own_test", client=FakeClient(responder), base_id=BASE_ID,
-                         sft_id=SFT_ID, test_split=str(empty),
+                         arm_ids={"sft": SFT_ID}, test_split=str(empty),
                          prompts_dir=str(root / "prompts/judge"))
     assert out["rows"] == [] and out["metrics"]["n_samples"] == 0
     assert out["metrics"]["base_n_benign"] == 0

@@ -42,7 +42,7 @@ def test_base_and_sft_students_answer_and_are_judged(root, sft_dir, monkeypatch)
     base_id, sft_id = register_student(p.model), register_student(p.model, sft_dir)
     assert base_id.startswith("local/") and sft_id.startswith("local/") and base_id != sft_id
     client = LLMClient("test-eval")
-    out = eval_stage.run(p, "own_test", client=client, base_id=base_id, sft_id=sft_id,
+    out = eval_stage.run(p, "own_test", client=client, base_id=base_id, arm_ids={"sft": sft_id},
                          test_split=str(root / "tests/fixtures/benchmarks/own_test_split.jsonl"),
                          prompts_dir=str(root / "prompts/judge"))
     rows = out["rows"]

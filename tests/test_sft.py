@@ -204,7 +204,8 @@ def test_hub_student_fails_before_any_work(tmp_path, monkeypatch):
     env = {"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path),
            "FR_MODEL_DIR_QWEN": ""}
     proc = subprocess.run(
-        [sys.executable, "stages/sft.py", "--params", str(params_file), "--train",
+        [sys.executable, "stages/sft.py", "--params", str(params_file), "--arm", "general",
+         "--recipe", str(tmp_path / "missing.jsonl"), "--train",
          str(tmp_path / "missing.jsonl"), "--heldout", str(tmp_path / "missing.jsonl"),
          "--out", str(tmp_path / "sft"), "--reports", str(tmp_path / "reports")],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
@@ -217,14 +218,14 @@ def test_hub_student_fails_before_any_work(tmp_path, monkeypatch):
 def test_only_sft_and_later_stages_depend_on_the_student_model():
     spec = yaml.safe_load((ROOT / "dvc.yaml").read_text())
     dvc = spec["stages"]
-    assert dvc["sft"]["params"] == ["model", "sft", "run"]
+    assert dvc["sft"]["do"]["params"] == ["model", "sft", "run"]
     assert {"llm.roles.responder", "structure", "run"} == set(dvc["structure"]["params"])
     for name in ("seeds", "probe", "extract", "generate", "structure"):
         declared = {str(p).split(".")[0] for p in dvc.get(name, {}).get("params", [])}
         assert not declared & {"model", "sft"}, name
     art = spec["artifacts"]["sft-student"]
-    assert (art["path"], art["type"]) == ("models/sft", "model")
-    assert "models/sft" in dvc["sft"]["outs"]
+    assert (art["path"], art["type"]) == ("models/sft/general_falsereject", "model")
+    assert "models/sft/${key}" in dvc["sft"]["do"]["outs"]
 
 
 def test_empty_training_data_fails_naming_the_cause(params, tmp_path):

@@ -317,6 +317,41 @@ class SftSamples(Strict):
     max_new_tokens: int = Field(gt=0)
 
 
+class SftArm(Strict):
+    """One SFT arm's data recipe: which parts its training set holds (all arms start from the
+    same base student). `safety`: toxic seed prompts paired with refusals; `general`: ordinary
+    instructions answered by the base student, plus `mix` when set; `falsereject`: the
+    pipeline's structured records (data/export/train.jsonl, target per `mode`)."""
+
+    safety: bool
+    general: bool
+    falsereject: bool
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> SftArm:
+        if not (self.safety or self.general or self.falsereject):
+            raise ValueError("an arm needs at least one of safety, general, falsereject")
+        return self
+
+
+class SafetyDataConfig(Strict):
+    """Toxic prompts of the seeds paired with refusals (the safety part of the general recipe)."""
+
+    n_prompts: int | None = Field(gt=0)  # seeds used (seeded sample); None: every seed
+    # auto: `responder` for a hosted/vLLM responder, `file` for the embedded model (it never
+    # refuses); file: the team-written refusals; responder: the responder asked to refuse
+    refusals: Literal["auto", "file", "responder"]
+    refusals_path: str  # JSONL of {id, category (int or null), text}: always a real file
+
+
+class GeneralDataConfig(Strict):
+    """Ordinary instructions answered by the base student itself (keeps general behaviour)."""
+
+    path: str  # JSONL of {id, prompt}: always a real file
+    n_instructions: int = Field(ge=0)  # seeded sample; 0: none (use `mix` alone)
+    max_tokens: int = Field(gt=0)  # answer length
+
+
 class SftConfig(Strict):
     """Fine-tuning of the student (conf/sft/). Device and precision come from the hardware."""
 
@@ -338,6 +373,9 @@ class SftConfig(Strict):
     merge_adapter: bool  # LoRA: also save merged weights under models/sft/merged
     mix: MixConfig
     samples: SftSamples
+    arms: dict[str, SftArm] = Field(min_length=1)  # `dvc` stage sft@<arm>, models/sft/<arm>/
+    safety: SafetyDataConfig
+    general: GeneralDataConfig
 
     @model_validator(mode="after")
     def _method_fields(self) -> SftConfig:
@@ -347,6 +385,12 @@ class SftConfig(Strict):
             raise ValueError("set sft.epochs or sft.max_steps (max_steps wins when both are set)")
         if self.merge_adapter and self.method != "lora":
             raise ValueError("merge_adapter applies to method=lora only")
+        import re
+
+        for key in self.arms:
+            if key == "base" or not re.fullmatch(r"[a-z][a-z0-9_]*", key):
+                raise ValueError(f"arm {key!r}: use lower_snake_case other than `base` (it "
+                                 "names a dvc stage, a folder and a metric prefix)")
         return self
 
 
@@ -454,6 +498,41 @@ class EvalConfig(Strict):
         return self
 
 
+# --- analyses of the arms (kl, capability) and the report's headline -------------------------
+
+
+class KlConfig(Strict):
+    """Per-position KL(arm || base) over the first response tokens (stage kl)."""
+
+    n_prompts: int = Field(gt=0)  # per prompt set (harmful, benign), seeded sample
+    n_tokens: int = Field(gt=0)  # response positions compared
+    harmful: str  # eval.benchmarks key of the harmful prompts
+    benign: str  # eval.benchmarks key of the benign prompts
+
+
+class CapabilityTask(Strict):
+    enabled: bool
+    limit: int | None = Field(default=None, gt=0)  # items per task (first N); None: all
+    num_fewshot: int | None = Field(default=None, ge=0)
+
+
+class CapabilityConfig(Strict):
+    """General capability of base and arms with lm-evaluation-harness (stage capability)."""
+
+    include_path: str  # folder of custom task YAMLs (always a real folder)
+    data_path: str  # the local task's data folder (always a real folder)
+    tasks: dict[str, CapabilityTask] = Field(min_length=1)  # lm-eval task names
+    batch_size: int = Field(gt=0)
+
+
+class ReportConfig(Strict):
+    """The report's headline: arms compared on one benign and one toxic benchmark."""
+
+    benign: str  # eval.benchmarks key: compliance rate and USR benign
+    toxic: str  # eval.benchmarks key: USR toxic
+    reference_arm: str  # paired differences are taken against this arm
+
+
 class CompareConfig(Strict):
     """Stage `compare`: the paper's Table 1 for any prompt sets, by a fixed evaluation pool."""
 
@@ -482,6 +561,9 @@ class Params(BaseModel):
     compare: CompareConfig
     structure: StructureConfig
     sft: SftConfig
+    kl: KlConfig
+    capability: CapabilityConfig
+    report: ReportConfig
 
 
 # --- loading --------------------------------------------------------------------------------

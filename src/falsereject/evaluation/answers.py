@@ -1,8 +1,8 @@
 """Answer a benchmark with every model under test and judge the answers.
 
-Models under test: the base student, the fine-tuned student (both served as `local/...` models
-through the LLM client, so the local engine batches their concurrent requests), and any extra
-LiteLLM models from `eval.extra_models`. Reasoning traces are split from the final answer
+Models under test: the base student, every fine-tuned arm of `sft.arms` (all served as
+`local/...` models through the LLM client, so the local engine batches their concurrent
+requests), and any extra LiteLLM models from `eval.extra_models`. Reasoning traces are split from the final answer
 before judging.
 """
 
@@ -18,12 +18,12 @@ from falsereject.core.config import EvalGenerationConfig, RoleModel
 from falsereject.evaluation.benchmarks import Sample
 from falsereject.evaluation.judge import UNDETERMINED, Judge, Verdict, split_reasoning
 
-BASE, SFT = "base", "sft"
+BASE = "base"
 
 
 @dataclass(frozen=True)
 class ModelUnderTest:
-    name: str  # base | sft | a snake_case name derived from an extra model id
+    name: str  # base | an arm name | a snake_case name derived from an extra model id
     role: RoleModel
 
 
@@ -38,11 +38,12 @@ def student_role(model_id: str, gen: EvalGenerationConfig) -> RoleModel:
                      max_tokens=gen.max_tokens, api_base_env=None, api_key_env=None)
 
 
-def models_under_test(base_id: str, sft_id: str, gen: EvalGenerationConfig,
+def models_under_test(base_id: str, arm_ids: dict[str, str], gen: EvalGenerationConfig,
                       extras: Sequence[RoleModel]) -> list[ModelUnderTest]:
-    models = [ModelUnderTest(BASE, student_role(base_id, gen)),
-              ModelUnderTest(SFT, student_role(sft_id, gen))]
-    names = {BASE, SFT}
+    """Base student, then every arm (name -> model id) in order, then the extra models."""
+    models = [ModelUnderTest(BASE, student_role(base_id, gen))]
+    models += [ModelUnderTest(arm, student_role(mid, gen)) for arm, mid in arm_ids.items()]
+    names = {BASE, *arm_ids}
     for role in extras:
         name = extra_model_name(role.model)
         while name in names:

@@ -61,7 +61,7 @@ def _save(fig, path: Path) -> None:
 
 
 def plot_compliance_vs_usr(rows: Sequence[dict[str, Any]], path: Path) -> None:
-    """The paper's view: compliance rate (x) vs USR (y) per model; base -> SFT arrows.
+    """The paper's view: compliance rate (x) vs USR (y) per model; base -> arm arrows.
 
     Left: benign prompts (compliance rate vs USR benign). Right: toxic prompts (full
     compliance share vs USR toxic), the harmful-control axis.
@@ -72,7 +72,7 @@ def plot_compliance_vs_usr(rows: Sequence[dict[str, Any]], path: Path) -> None:
                "compliance rate (Full Compliance share)", "USR benign"),
               ("toxic_full_compliance_share", "usr_toxic", "toxic prompts",
                "harmful compliance (Full Compliance share)", "USR toxic")]
-    markers = {"base": "o", "sft": "s"}
+    marker_cycle = ["s", "^", "D", "v", "P", "X"]
     for ax, (xkey, ykey, title, xlabel, ylabel) in zip(axes, panels, strict=True):
         points: dict[str, dict[str, tuple[float, float]]] = {}
         for r in rows:
@@ -81,13 +81,16 @@ def plot_compliance_vs_usr(rows: Sequence[dict[str, Any]], path: Path) -> None:
                 continue
             points.setdefault(r["benchmark"], {})[r["model"]] = (x, y)
         colors = plt.get_cmap("tab10")
+        names = sorted({r["model"] for r in rows} - {"base"})
+        markers = {"base": "o"} | {m: marker_cycle[j % len(marker_cycle)]
+                                   for j, m in enumerate(names)}
         for i, (bench, models) in enumerate(sorted(points.items())):
             for model, (x, y) in sorted(models.items()):
-                ax.scatter(x, y, marker=markers.get(model, "^"), s=70, color=colors(i % 10),
+                ax.scatter(x, y, marker=markers[model], s=70, color=colors(i % 10),
                            label=f"{bench} / {model}", edgecolor="black", linewidth=0.5)
-            if "base" in models and "sft" in models:
-                ax.annotate("", xy=models["sft"], xytext=models["base"],
-                            arrowprops={"arrowstyle": "->", "color": colors(i % 10)})
+                if model != "base" and "base" in models:
+                    ax.annotate("", xy=(x, y), xytext=models["base"],
+                                arrowprops={"arrowstyle": "->", "color": colors(i % 10)})
         ax.plot([0, 1], [0, 1], ls=":", color="grey", lw=0.8)
         ax.set(xlim=(-0.03, 1.03), ylim=(-0.03, 1.03), xlabel=xlabel, ylabel=ylabel,
                title=title)
@@ -96,16 +99,16 @@ def plot_compliance_vs_usr(rows: Sequence[dict[str, Any]], path: Path) -> None:
             ax.legend(fontsize=7, loc="best")
         else:
             ax.text(0.5, 0.5, "no prompts of this label", ha="center", va="center")
-    fig.suptitle("Base vs fine-tuned: compliance rate vs useful safety rate (arrow: base to SFT)")
+    fig.suptitle("Base vs SFT arms: compliance rate vs useful safety rate (arrow: base to arm)")
     _save(fig, path)
     plt.close(fig)
 
 
 def plot_per_category(rows: Sequence[dict[str, Any]], path: Path, metric: str = "usr") -> None:
-    """Horizontal bars per (benchmark, category): base vs SFT side by side."""
+    """Horizontal bars per (benchmark, category): base and every arm side by side."""
     plt = pyplot()
     keys = sorted({(r["benchmark"], r["label"], r["category"]) for r in rows})
-    models = sorted({r["model"] for r in rows}, key=lambda m: (m != "base", m != "sft", m))
+    models = sorted({r["model"] for r in rows}, key=lambda m: (m != "base", m))
     value = {(r["benchmark"], r["label"], r["category"], r["model"]): r.get(metric) for r in rows}
     height = max(2.5, 0.32 * len(keys) * max(1, len(models)) / 1.6)
     fig, ax = plt.subplots(figsize=(9, height))
@@ -118,7 +121,7 @@ def plot_per_category(rows: Sequence[dict[str, Any]], path: Path, metric: str = 
     ax.set_yticklabels([f"{b} | {lab} | {c}"[:70] for b, lab, c in keys], fontsize=7)
     ax.invert_yaxis()
     ax.set(xlim=(0, 1), xlabel=f"{metric} (benign: answered usefully; toxic: refused or safe)",
-           title=f"Per-category {metric}, base vs fine-tuned")
+           title=f"Per-category {metric}, base and SFT arms")
     ax.grid(axis="x", alpha=0.3)
     if keys:
         ax.legend()
@@ -200,10 +203,11 @@ def _calibration_section(cal: dict[str, Any] | None) -> list[str]:
 
 
 def render_summary(details: Sequence[dict[str, Any]], calibration: dict[str, Any] | None, *,
-                   experiment: str, figures: dict[str, str]) -> str:
+                   experiment: str, figures: dict[str, str],
+                   headline: Sequence[str] = ()) -> str:
     enabled = [d for d in details if d.get("enabled")]
     lines = [f"# Evaluation summary (experiment `{experiment}`)", "",
-             "Base student vs fine-tuned student on every enabled benchmark. Compliance rate = "
+             "Base student and every SFT arm on every enabled benchmark. Compliance rate = "
              "Full Compliance share of benign prompts; USR benign = (Full + Safe Partial "
              "Compliance) / N benign; USR toxic = (Direct Refusal + Safe Partial Compliance) / "
              "N toxic. Undetermined verdicts (unparseable or refusing judge, no final answer) "
@@ -212,7 +216,7 @@ def render_summary(details: Sequence[dict[str, Any]], calibration: dict[str, Any
         j = enabled[0]["judge"]
         lines += [f"Judge: mode `{j['mode']}`, prompt `{j['prompt']}`, output "
                   f"`{j['output_format']}`, LLM `{j['model']}`, identity `{j['id']}`.", ""]
-    lines += ["## Base vs fine-tuned", "",
+    lines += [*headline, "## Every benchmark, base and arms", "",
               "| benchmark | model | N benign | compliance rate | USR benign | N toxic | "
               "USR toxic | undetermined | LLM-judged |", "|---|---|---|---|---|---|---|---|---|"]
     for d in enabled:
@@ -225,13 +229,18 @@ def render_summary(details: Sequence[dict[str, Any]], calibration: dict[str, Any
                 f"{m.get(f'{n}_n_toxic', 0)} | {fmt_ci(m, f'{n}_usr_toxic')} | "
                 f"{fmt(m.get(f'{n}_undetermined_share'))} | "
                 f"{fmt(m.get(f'{n}_llm_judged_share'))} |")
-    lines += ["", "Fine-tuned minus base (paired bootstrap over the same prompts):", "",
-              "| benchmark | compliance rate | USR benign | USR toxic |", "|---|---|---|---|"]
+    lines += ["", "Each arm minus base (paired bootstrap over the same prompts):", "",
+              "| benchmark | arm | compliance rate | USR benign | USR toxic |",
+              "|---|---|---|---|---|"]
     for d in enabled:
         m = d["metrics"]
-        lines.append(f"| {d['benchmark']} | {fmt_ci(m, 'sft_minus_base_compliance_rate')} | "
-                     f"{fmt_ci(m, 'sft_minus_base_usr_benign')} | "
-                     f"{fmt_ci(m, 'sft_minus_base_usr_toxic')} |")
+        for model in d["models"]:
+            k = f"{model['name']}_minus_base"
+            if not any(key.startswith(k) for key in m):
+                continue
+            lines.append(f"| {d['benchmark']} | {model['name']} | "
+                         f"{fmt_ci(m, f'{k}_compliance_rate')} | {fmt_ci(m, f'{k}_usr_benign')} "
+                         f"| {fmt_ci(m, f'{k}_usr_toxic')} |")
     for title, name in figures.items():
         lines += ["", f"![{title}]({name})"]
     lines += ["", "## Judge calibration", "",

@@ -12,7 +12,7 @@ import random
 from pathlib import Path
 from typing import Any
 
-from falsereject.core.config import MixConfig, SftConfig
+from falsereject.core.config import MixConfig, SftArm, SftConfig
 from falsereject.core.io import InputError, read_jsonl_numbered, read_text_strict
 from falsereject.training.chat_format import (
     ChatFormatError,
@@ -88,3 +88,36 @@ def training_chats(train_path: str | Path, cfg: SftConfig, seed: int
     digest = hashlib.sha256(read_text_strict(train_path).encode()).hexdigest()[:16]
     return chats, {"falsereject_rows": len(own), "falsereject_sha256": digest,
                    "general_rows": len(general), "mix": mix_info}
+
+
+def arm_training_chats(arm: SftArm, recipe_path: str | Path, train_path: str | Path,
+                       cfg: SftConfig, seed: int
+                       ) -> tuple[list[list[Message]], dict[str, Any]]:
+    """The chats of one SFT arm: its recipe's parts (safety, general + mix, falsereject), in a
+    seeded order; with their provenance (rows and sha256 of each part)."""
+    from falsereject.training.recipes import record_chats
+
+    recipe = [r for _, r in read_jsonl_numbered(recipe_path)]
+    parts: dict[str, list[list[Message]]] = {}
+    if arm.safety:
+        parts["safety"] = record_chats(recipe, "safety", cfg.system_prompt)
+    if arm.general:
+        parts["general"] = record_chats(recipe, "general", cfg.system_prompt)
+        parts["mix"], mix_info = load_mix(cfg.mix, seed)
+    if arm.falsereject:
+        parts["falsereject"] = falsereject_chats(train_path, cfg)
+    chats = [c for part in parts.values() for c in part]
+    if not chats:
+        raise InputError(f"{recipe_path}, {train_path}: the arm's recipe "
+                         f"({arm.model_dump()}) has no training rows")
+    random.Random(f"order:{seed}").shuffle(chats)
+    info: dict[str, Any] = {"recipe": arm.model_dump(),
+                            **{f"{k}_rows": len(v) for k, v in parts.items()},
+                            "recipe_sha256": hashlib.sha256(
+                                read_text_strict(recipe_path).encode()).hexdigest()[:16]}
+    if arm.general:
+        info["mix"] = mix_info
+    if arm.falsereject:
+        info["falsereject_sha256"] = hashlib.sha256(
+            read_text_strict(train_path).encode()).hexdigest()[:16]
+    return chats, info
