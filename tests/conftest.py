@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -16,8 +15,6 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # The dequantized embedded model is shared across tests (converted once, ~20 s).
 os.environ.setdefault("FR_MODEL_CACHE_DIR", str(ROOT / ".cache" / "models"))
 os.environ.setdefault("FR_LLM_BACKOFF_S", "0.01")
-
-sys.path.insert(0, str(ROOT))  # `import stages.x` in tests
 
 import pytest  # noqa: E402
 

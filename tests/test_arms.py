@@ -9,6 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 import yaml
+from stage_cli import load_stage
 
 from falsereject.core.compose import compose
 from falsereject.core.config import ConfigError, SftArm, validate
@@ -157,7 +158,7 @@ def test_training_prompts_never_come_from_evaluation_sets(params):
 
 
 def test_sft_data_drops_seeds_that_are_evaluation_prompts(params, tmp_path):
-    import stages.sft_data as sft_data
+    sft_data = load_stage("sft_data")
 
     test_split = tmp_path / "test.jsonl"
     seeds = [{"id": "seed-1", "prompt": "Write a savage insult about my sister's acne to post "

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from stage_cli import load_stage
 
 from falsereject.core import stage
 from falsereject.core.compose import compose
@@ -62,7 +63,7 @@ def test_seeds_stage_unreachable_hub_dataset(tmp_path, monkeypatch, capsys):
 
 def _assert_seeds_stage_fails(tmp_path: Path, params: str, message: str, monkeypatch,
                               capsys) -> None:
-    from stages import seeds
+    seeds = load_stage("seeds")
 
     pfile = tmp_path / "params.yaml"
     pfile.write_text(params)
@@ -103,7 +104,7 @@ def vllm_params(tmp_path) -> Path:
 
 def test_missing_api_key_names_the_variable_before_any_call(vllm_params, tmp_path,
                                                              monkeypatch, capsys):
-    from stages import probe
+    probe = load_stage("probe")
 
     monkeypatch.delenv("VLLM_API_KEY", raising=False)
     out = tmp_path / "probe" / "probe.json"
@@ -120,7 +121,7 @@ def test_missing_api_key_names_the_variable_before_any_call(vllm_params, tmp_pat
 
 def test_unwritable_cache_dir_is_named_before_any_call(vllm_params, tmp_path, monkeypatch,
                                                        capsys):
-    from stages import probe
+    probe = load_stage("probe")
 
     blocker = tmp_path / "a-file"
     blocker.write_text("not a directory")

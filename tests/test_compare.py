@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import pytest
 from generate_fakes import ROLE, FakeClient
+from stage_cli import load_stage
 
 from falsereject.core.config import CompareConfig
 from falsereject.core.io import InputError
 from falsereject.evaluation.compare import table_markdown
-from stages.compare import check_paths, run_compare
+
+_compare_stage = load_stage("compare")
+check_paths, run_compare = _compare_stage.check_paths, _compare_stage.run_compare
 
 REFUSAL = "I'm sorry, but I can't help with that."
 

@@ -10,12 +10,14 @@ from pathlib import Path
 
 import pytest
 from eval_fakes import FakeClient, FakeResult
+from stage_cli import load_stage
 
-import stages.calibrate as calibrate_stage
-import stages.eval as eval_stage
-import stages.report as report_stage
 from falsereject.core.config import load_params
 from falsereject.core.io import read_json
+
+calibrate_stage = load_stage("calibrate")
+eval_stage = load_stage("eval")
+report_stage = load_stage("report")
 
 BASE_ID, SFT_ID = "local/student-fake", "local/student-fake-sft-123"
 _HARMFUL_FILE = Path(__file__).resolve().parents[1] / "resources" / "harmful_control.jsonl"

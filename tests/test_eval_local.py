@@ -4,10 +4,12 @@ LoRA adapter on SmolLM2 saved like `sft` saves it) through the LLM client, casca
 from __future__ import annotations
 
 import pytest
+from stage_cli import load_stage
 
-import stages.eval as eval_stage
 from falsereject.core.config import load_params
 from falsereject.evaluation.judge import VERDICTS
+
+eval_stage = load_stage("eval")
 
 pytestmark = pytest.mark.slow
 

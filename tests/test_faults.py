@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from server_roles import extract_responder
+from stage_cli import load_stage
 
 from falsereject.core.config import RoleModel
 from falsereject.llm import ChatResult, LLMCallError, LLMClient, LLMOutageError, run
@@ -142,7 +143,7 @@ def test_extract_stage_under_30pct_faults_records_every_seed(env, tmp_path, monk
     from falsereject.core.compose import compose
     from falsereject.core.io import read_jsonl
     from falsereject.core.taxonomy import CATEGORIES
-    from stages import extract
+    extract = load_stage("extract")
 
     root = Path(__file__).resolve().parents[1]
     seeds = [{**s, "category_text": CATEGORIES[s["category"]], "source": "test"}
@@ -215,7 +216,7 @@ def test_generate_stage_under_30pct_faults_accounts_for_every_candidate(env, tmp
 
     from falsereject.core.compose import compose
     from falsereject.core.io import read_jsonl
-    from stages import extract, generate
+    extract, generate = load_stage("extract"), load_stage("generate")
 
     root = Path(__file__).resolve().parents[1]
     (tmp_path / "seeds.jsonl").write_text("".join(json.dumps(s) + "\n" for s in SEEDS))

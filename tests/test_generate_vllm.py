@@ -14,10 +14,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from stage_cli import load_stage
 
 from falsereject.core.compose import compose
 from falsereject.testing.server import FakeOpenAIServer
-from stages import extract, generate
+
+extract, generate = load_stage("extract"), load_stage("generate")
 
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS = [

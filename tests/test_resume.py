@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from server_roles import extract_responder
+from stage_cli import load_stage
 
 from falsereject.core.compose import compose
 from falsereject.core.io import read_jsonl
@@ -63,7 +64,7 @@ def cache_entries(cache: Path) -> int:
 
 
 def test_sigkill_then_rerun_makes_only_missing_calls(inputs, tmp_path, monkeypatch):
-    from stages import extract
+    extract = load_stage("extract")
 
     resumed, cache = tmp_path / "resumed", tmp_path / "cache"
     with FakeOpenAIServer(responder=extract_responder, latency_s=0.05) as srv:

@@ -8,6 +8,7 @@ import json
 
 import pytest
 import yaml
+from stage_cli import load_stage
 
 from falsereject.core.io import InputError
 from falsereject.generation.review import (
@@ -86,7 +87,7 @@ def test_bad_review_files_name_the_line(tmp_path):
 def test_split_stage_applies_the_review_and_keeps_seeds_disjoint(tmp_path, root, monkeypatch):
     import sys
 
-    from stages import split as split_stage
+    split_stage = load_stage("split")
 
     acc = tmp_path / "accepted.jsonl"
     acc.write_text("".join(json.dumps(r) + "\n" for r in RECS))
