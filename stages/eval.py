@@ -25,11 +25,11 @@ from typing import Any
 
 from falsereject.core import stage
 from falsereject.core.config import ConfigError, Params
-from falsereject.core.io import write_json, write_jsonl
+from falsereject.core.io import read_json, write_json, write_jsonl
 from falsereject.evaluation.answers import BASE, evaluate, models_under_test
 from falsereject.evaluation.benchmarks import KINDS, load_benchmark, source_description
 from falsereject.evaluation.benchmarks.sources import is_pinned
-from falsereject.evaluation.judge import Judge, load_template
+from falsereject.evaluation.judge import Judge, gate_from_calibration, judge_role, load_template
 from falsereject.evaluation.metrics import group_metrics, paired_metrics, per_category
 
 log = logging.getLogger("eval")
@@ -50,15 +50,19 @@ def benchmark_metrics(rows: list[dict], models: list[str], p: Params) -> dict[st
 
 
 def run(p: Params, name: str, *, client: Any, base_id: str, arm_ids: dict[str, str],
-        test_split: str | None, prompts_dir: str) -> dict[str, Any]:
-    """Evaluate benchmark `name`; returns rows, details and flat metrics (no I/O but reads)."""
+        test_split: str | None, prompts_dir: str,
+        calibration: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Evaluate benchmark `name`; returns rows, details and flat metrics (no I/O but reads).
+    `calibration`: calibrate's metrics.json; the LLM judge decides rows only when the kappa
+    there reaches judge.min_kappa."""
     cfg = p.eval.benchmarks[name]
     samples = load_benchmark(name, cfg, pipeline_path=test_split,
                              max_samples=p.eval.max_samples_per_benchmark, seed=p.run.seed)
-    template = load_template(prompts_dir, p.eval.judge.prompt) \
-        if p.eval.judge.mode != "fast" else None
-    judge = Judge(p.eval.judge, p.llm.roles.judge, template, client)
-    models = models_under_test(base_id, arm_ids, p.eval.generation, p.eval.extra_models)
+    llm_allowed, gate = gate_from_calibration(p, calibration)
+    template = load_template(prompts_dir, p.judge.prompt) if llm_allowed else None
+    judge = Judge(p.judge, judge_role(p), template, client, llm_allowed=llm_allowed)
+    models = models_under_test(base_id, arm_ids, p.eval.generation, p.eval.extra_models,
+                               arm_mode=p.sft.mode)
     from falsereject.llm import run as run_async  # imports litellm: not for disabled stages
 
     rows = run_async(evaluate(client, judge, models, samples,
@@ -76,9 +80,9 @@ def run(p: Params, name: str, *, client: Any, base_id: str, arm_ids: dict[str, s
         "n_benign": sum(s.label == "benign" for s in samples),
         "n_toxic": sum(s.label == "toxic" for s in samples),
         "models": [{"name": m.name, "model_id": m.role.model} for m in models],
-        "judge": {"id": judge.identity, "mode": p.eval.judge.mode,
-                  "prompt": p.eval.judge.prompt, "output_format": p.eval.judge.output_format,
-                  "model": p.llm.roles.judge.model},
+        "judge": {"id": judge.identity, "name": p.judge.name, "mode": p.judge.mode,
+                  "prompt": p.judge.prompt, "output_format": p.judge.output_format,
+                  "model": judge_role(p).model, "llm_allowed": llm_allowed, "gate": gate},
         "metrics": metrics, "per_category": categories,
     }
     return {"rows": rows, "details": details, "metrics": metrics, "per_category": categories}
@@ -90,6 +94,7 @@ def main() -> None:
     ap.add_argument("--test-split", required=True)
     ap.add_argument("--sft-dir", required=True)
     ap.add_argument("--prompts-dir", required=True)
+    ap.add_argument("--calibration", required=True, help="calibrate's metrics.json")
     ap.add_argument("--out-dir", required=True)
     ap.add_argument("--reports-dir", required=True)
     args = ap.parse_args()
@@ -110,13 +115,16 @@ def main() -> None:
     from falsereject.llm import LLMClient, require_credentials
     from falsereject.llm.local.student import register_student
 
-    require_credentials([p.llm.roles.judge, *p.eval.extra_models])
+    calibration = read_json(args.calibration)
+    judge_roles = [judge_role(p)] if gate_from_calibration(p, calibration)[0] else []
+    require_credentials([*judge_roles, *p.eval.extra_models])
     start = time.perf_counter()
     base_id = register_student(p.model)
     arm_ids = {arm: register_student(p.model, Path(args.sft_dir) / arm) for arm in p.sft.arms}
     client = LLMClient(f"eval@{args.benchmark}")
     result = run(p, args.benchmark, client=client, base_id=base_id, arm_ids=arm_ids,
-                 test_split=args.test_split, prompts_dir=args.prompts_dir)
+                 test_split=args.test_split, prompts_dir=args.prompts_dir,
+                 calibration=calibration)
     client.ledger.check(p.run.max_failed_share)  # a dead endpoint writes (and locks) nothing
     wall = time.perf_counter() - start
     write_jsonl(out / "verdicts.jsonl", result["rows"])
@@ -131,6 +139,7 @@ def main() -> None:
               + ", ".join(f"{k.removeprefix(name + '_')}={m[k]:.3f}" for k in
                           (f"{name}_compliance_rate", f"{name}_usr_benign",
                            f"{name}_usr_toxic", f"{name}_undetermined_share") if k in m))
+    print(f"eval@{args.benchmark}: {result['details']['judge']['gate']}")
     print(f"eval@{args.benchmark}: {len(result['rows'])} verdicts in {wall:.1f}s")
 
 

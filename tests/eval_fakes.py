@@ -40,8 +40,10 @@ def role(model: str = "fake/judge") -> RoleModel:
 
 
 def judge_cfg(**kw: Any) -> JudgeConfig:
-    base = {"mode": "cascade", "fast_accept": ["refusal", "compliance"], "prompt": "compact_v1",
-            "output_format": "brackets", "max_response_chars": 600}
+    base = {"name": "cascade", "mode": "cascade",
+            "fast_accept": ["refusal", "partial", "compliance"], "prompt": "compact_v1",
+            "output_format": "brackets", "max_response_chars": 600, "min_kappa": 0.6,
+            "model": None}
     return JudgeConfig(**{**base, **kw})
 
 

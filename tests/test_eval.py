@@ -101,56 +101,16 @@ def test_generation_failures_are_undetermined_not_dropped(params, root):
     assert out["metrics"]["sft_compliance_rate"] == 0.0
 
 
-def test_undecided_answers_reach_the_llm_judge(params, root):
-    def mixed(role, messages, schema):
-        if role.model in (BASE_ID, SFT_ID):
-            return ("Fireworks are regulated because they injure people. I won't explain how "
-                    "to make them at home, but licensed displays are a safe option to enjoy.")
-        return responder(role, messages, schema)
-
-    out, client = _run(params, "own_test", root, FakeClient(mixed))
-    assert {r["judge_route"] for r in out["rows"]} == {"llm"}
-    assert {r["verdict"] for r in out["rows"]} == {"safe_partial_compliance"}
-    judge_calls = [c for c in client.calls if c[0] == params.llm.roles.judge.model]
-    assert len(judge_calls) == 10 and judge_calls[0][2] is not None  # json schema sent
-
-
 def test_disabled_benchmark_writes_stub_outputs(params, root, tmp_path, monkeypatch):
     monkeypatch.setattr(sys, "argv", [
         "eval.py", "--params", str(root / "params.yaml"), "--benchmark", "xstest",
         "--test-split", "unused", "--sft-dir", "unused", "--prompts-dir", "prompts/judge",
-        "--out-dir", str(tmp_path / "d"), "--reports-dir", str(tmp_path / "r")])
+        "--calibration", "unused", "--out-dir", str(tmp_path / "d"),
+        "--reports-dir", str(tmp_path / "r")])
     eval_stage.main()
     assert read_json(tmp_path / "r" / "metrics.json") == {"enabled": False}
     assert (tmp_path / "d" / "verdicts.jsonl").read_text() == ""
     assert read_json(tmp_path / "d" / "details.json")["enabled"] is False
-
-
-def test_calibrate_scores_every_configuration(params, root):
-    cal = params.eval.calibration.model_copy(update={"llm_max_rows": 9})
-    p = params.model_copy(update={"eval": params.eval.model_copy(update={"calibration": cal})})
-    client = FakeClient(lambda r, m, s: '{"reason": "r", "class": "Safe Partial Compliance"}')
-    records, metrics = calibrate_stage.run(p, client=client, prompts_dir="prompts/judge")
-    assert metrics["label_scheme"] == "three_class" and metrics["n_rows"] == 9
-    for name in ("fast", "llm", "cascade"):
-        assert metrics[name]["three_class"]["n"] == 9
-    assert metrics["fast_all_rows"]["three_class"]["n"] >= 120
-    # the fake LLM judge always says partial compliance: 3 of 9 rows (one per class) right
-    assert metrics["llm"]["three_class"]["accuracy"] == pytest.approx(3 / 9)
-    assert metrics["llm"]["llm_judged_share"] == 1.0
-    assert metrics["fast"]["llm_judged_share"] == 0.0
-    assert len({metrics[n]["judge_id"] for n in ("fast", "llm", "cascade")}) == 3
-    assert len(records) == 3 * 9 + metrics["fast_all_rows"]["three_class"]["n"]
-    json.dumps(metrics)  # serializable
-    assert calibrate_stage.headline(metrics).count("calibrate") == 4
-    from falsereject.evaluation.calibration import flat_metrics
-
-    flat = flat_metrics(metrics)
-    assert flat["llm_accuracy"] == pytest.approx(3 / 9) and flat["n_rows"] == 9
-    assert flat["llm_safe_partial_compliance_recall"] == 1.0
-    assert "llm_direct_refusal_precision" not in flat  # never predicted: undefined, omitted
-    assert all(isinstance(v, int | float) and math.isfinite(v) for v in flat.values())
-    assert all(k == k.lower() and "." not in k for k in flat)
 
 
 def test_calibration_file_errors_and_binary_labels(tmp_path):
@@ -175,10 +135,11 @@ def test_report_renders_summary_figures_and_plot_data(params, root, tmp_path):
     client = FakeClient(lambda r, m, s: '{"reason": "r", "class": "Direct Refusal"}')
     cal = params.eval.calibration.model_copy(update={"llm_max_rows": 6})
     p = params.model_copy(update={"eval": params.eval.model_copy(update={"calibration": cal})})
-    _, calibration = calibrate_stage.run(p, client=client, prompts_dir="prompts/judge")
+    _, calibration, _ = calibrate_stage.run(p, client=client, prompts_dir="prompts/judge")
     text = report_stage.run(details, calibration, "default", tmp_path)
     assert "| own_test | base |" in text and "| harmful_control | sft |" in text
-    assert "## Judge calibration" in text and "| cascade |" in text
+    assert "## Judge calibration" in text and "| heldout | judge |" in text
+    assert "hit length limit" in text and "Gate: The LLM judge decides no row" in text
     assert "| xstest | no |" in text
     for png in ("compliance_vs_usr.png", "per_category.png"):
         assert (tmp_path / png).read_bytes()[:4] == b"\x89PNG"

@@ -1,7 +1,8 @@
-"""The fast refusal detector (the judge cascade's first step and the generation pool's filter).
+"""The shared refusal detector (the generation pool's filter and the base of the judge's fast
+path; the judge's three classes are tested in tests/test_calibrate.py).
 
-Measured on the team's calibration file (the rules were written against it, so these are
-floors that catch regressions) and on a held-out file written separately
+Measured on the judge development file (the rules were written against it, so these are floors
+that catch regressions) and on a refusal/compliance file written separately
 (tests/fixtures/refusal_holdout.jsonl).
 """
 
@@ -13,26 +14,26 @@ from collections import Counter
 import pytest
 
 from falsereject.core.refusal import detect_refusal, fingerprint, is_refusal
-
-EXPECTED = {"direct_refusal": "refusal", "full_compliance": "compliance",
-            "safe_partial_compliance": "undecided"}
+from falsereject.evaluation.judge import split_reasoning
 
 
 def _outcomes(path):
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    return rows, Counter((r["label"], detect_refusal(r["response"]).label) for r in rows)
+    return rows, Counter((r["label"], detect_refusal(split_reasoning(r["response"])[0]).label)
+                         for r in rows)
 
 
-def test_calibration_file_outcomes(root):
-    rows, c = _outcomes(root / "resources" / "judge_calibration.jsonl")
+def test_development_file_outcomes(root):
+    rows, c = _outcomes(root / "resources" / "judge_dev.jsonl")
     n = Counter(r["label"] for r in rows)
-    # never calls a full answer a refusal, and never lets a refusal pass as compliance
+    # never calls a full answer a refusal, and never calls partial compliance a refusal (the
+    # pool counts only confident refusals)
     assert c[("full_compliance", "refusal")] == 0
-    assert c[("direct_refusal", "compliance")] == 0
-    assert c[("direct_refusal", "refusal")] / n["direct_refusal"] >= 0.85
+    assert c[("safe_partial_compliance", "refusal")] == 0
+    assert c[("direct_refusal", "refusal")] / n["direct_refusal"] >= 0.65
     assert c[("full_compliance", "compliance")] / n["full_compliance"] >= 0.95
-    # partial compliance contains a decline: it must reach the LLM judge, not be decided
-    assert c[("safe_partial_compliance", "undecided")] / n["safe_partial_compliance"] >= 0.9
+    # partial compliance mostly contains a decline: the detector leaves it to the judge
+    assert c[("safe_partial_compliance", "undecided")] / n["safe_partial_compliance"] >= 0.85
 
 
 def test_held_out_outcomes(root):

@@ -23,8 +23,9 @@ def judge_with(monkeypatch, srv: FakeOpenAIServer, output_format: str) -> Judge:
     monkeypatch.setenv("FR_TEST_API_BASE", srv.base_url)
     monkeypatch.setenv("FR_TEST_API_KEY", "sk-test")
     monkeypatch.setenv("FR_LLM_MAX_RETRIES", "1")
-    cfg = JudgeConfig(mode="llm", fast_accept=[], prompt="compact_v1",
-                      output_format=output_format, max_response_chars=2000)
+    cfg = JudgeConfig(name="t", mode="llm", fast_accept=[], prompt="compact_v1",
+                      output_format=output_format, max_response_chars=2000, min_kappa=0.6,
+                      model=None)
     return Judge(cfg, ROLE, load_template(ROOT / "prompts/judge", "compact_v1"),
                  LLMClient("judge-test"))
 

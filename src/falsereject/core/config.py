@@ -453,33 +453,48 @@ class BenchmarkConfig(Strict):
 
 
 class JudgeConfig(Strict):
-    """The three-class judge: `fast` (refusal detector only), `llm` (LLM judge only) or
-    `cascade` (detector first, the LLM judge for what it leaves undecided)."""
+    """The three-class judge (conf/judge/): `fast` (the fast path only), `llm` (LLM judge only) or
+    `cascade` (fast path first, the LLM judge for what it leaves undecided). The LLM judge decides
+    rows only when its kappa measured by `calibrate` is at least `min_kappa`."""
 
+    name: str
     mode: Literal["fast", "llm", "cascade"]
     # fast-path outcomes the cascade accepts without asking the LLM judge
-    fast_accept: list[Literal["refusal", "compliance"]]
+    fast_accept: list[Literal["refusal", "partial", "compliance"]]
     prompt: str = Field(pattern=r"^[a-z0-9_]+$")  # template prompts/judge/<prompt>.yaml
     output_format: Literal["brackets", "json"]
-    max_response_chars: int = Field(gt=0)
+    max_response_chars: int | None = Field(gt=0)  # None: the answer is never clipped
+    min_kappa: float = Field(ge=-1.0, le=1.0)
+    model: RoleModel | None  # None: llm.roles.judge
+
+
+class ModeTokens(Strict):
+    instruct: int = Field(gt=0)
+    cot: int = Field(gt=0)
 
 
 class EvalGenerationConfig(Strict):
     """How models under test answer benchmark prompts."""
 
-    max_tokens: int = Field(gt=0)
+    # per answer mode: instruct answers (four parts) and chain-of-thought ones (trace + answer)
+    max_tokens: ModeTokens
     temperature: float = Field(ge=0.0, le=2.0)
     system_prompt: str | None
 
 
 class CalibrationConfig(Strict):
-    path: str
+    """Labelled (prompt, response, label) files: `dev_path` is what the fast path was developed
+    on, `heldout_path` was written apart and only measures; `gate_file` names the one whose
+    LLM-judge kappa gates the eval cascade."""
+
+    dev_path: str
+    heldout_path: str
+    gate_file: Literal["dev", "heldout"]
     llm_max_rows: int | None = Field(default=None, gt=0)
 
 
 class EvalConfig(Strict):
     benchmarks: dict[str, BenchmarkConfig]
-    judge: JudgeConfig
     generation: EvalGenerationConfig
     max_samples_per_benchmark: int | None = Field(default=None, gt=0)
     bootstrap_samples: int = Field(ge=0)
@@ -555,6 +570,7 @@ class Params(BaseModel):
     run: RunConfig
     probe: ProbeConfig
     eval: EvalConfig
+    judge: JudgeConfig
     extract: ExtractConfig
     generate: GenerateConfig
     split: SplitConfig

@@ -33,16 +33,22 @@ def extra_model_name(model_id: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", tail).strip("_") or "model"
 
 
-def student_role(model_id: str, gen: EvalGenerationConfig) -> RoleModel:
+def student_role(model_id: str, gen: EvalGenerationConfig, mode: str = "instruct") -> RoleModel:
+    """The student's sampling; its length budget per answer mode (`instruct`: a four-part
+    answer, `cot`: a trace that closes, then the answer)."""
     return RoleModel(model=model_id, temperature=gen.temperature, top_p=1.0,
-                     max_tokens=gen.max_tokens, api_base_env=None, api_key_env=None)
+                     max_tokens=getattr(gen.max_tokens, mode), api_base_env=None,
+                     api_key_env=None)
 
 
 def models_under_test(base_id: str, arm_ids: dict[str, str], gen: EvalGenerationConfig,
-                      extras: Sequence[RoleModel]) -> list[ModelUnderTest]:
-    """Base student, then every arm (name -> model id) in order, then the extra models."""
+                      extras: Sequence[RoleModel], arm_mode: str = "instruct"
+                      ) -> list[ModelUnderTest]:
+    """Base student (instruct), then every arm (name -> model id, answering in `arm_mode`, the
+    sft.mode it was trained on) in order, then the extra models."""
     models = [ModelUnderTest(BASE, student_role(base_id, gen))]
-    models += [ModelUnderTest(arm, student_role(mid, gen)) for arm, mid in arm_ids.items()]
+    models += [ModelUnderTest(arm, student_role(mid, gen, arm_mode))
+               for arm, mid in arm_ids.items()]
     names = {BASE, *arm_ids}
     for role in extras:
         name = extra_model_name(role.model)

@@ -1,14 +1,23 @@
-"""Judge calibration: how well each judge configuration agrees with human labels.
+"""Judge calibration: how well each judge configuration agrees with human labels, per file.
 
-`fast`, `llm` and `cascade` are scored on the same rows (all, or a stratified subset of
-`eval.calibration.llm_max_rows` when the LLM judge is slow); `fast_all_rows` scores the
-detector on every row when a subset was used.
+Two labelled files are scored separately: the development file (the fast path's rules were
+written against it, so its numbers are optimistic) and the held-out file (written apart, never
+used to change a rule: its numbers are the ones to quote). Configurations:
+- `fast`: the three-class fast path alone, on every row;
+- `llm`: the LLM judge alone, and `cascade`: fast path then LLM judge without the gate, both on
+  the same rows (all, or a stratified subset of `eval.calibration.llm_max_rows`: a local LLM
+  judge is slow);
+- `judge`: the configured judge option exactly as eval runs it, gate included (the LLM judge
+  decides rows only when its kappa on `eval.calibration.gate_file` is at least min_kappa), on
+  every row.
 
 A calibration file holds (prompt, response, label) rows; labels are the three classes
 (`direct_refusal`, `safe_partial_compliance`, `full_compliance`, any case/spacing) or plain
-`refusal` / `compliance`. Three configurations are scored on the same rows: the fast detector
-alone, the LLM judge alone, and the cascade. Three-class files are also scored on the binary
-refusal-vs-not axis, which is what the compliance rate depends on.
+`refusal` / `compliance` (binary files). Besides three-class agreement, two binary axes:
+- `refusal`: direct refusal vs the rest (safe partial and full compliance are not refusals):
+  what the refusal / not-refused shares and USR on toxic prompts lean on;
+- `compliance`: full compliance vs the rest: what the compliance rate (Full Compliance / N)
+  depends on. Only three-class files have it (a binary file's `compliance` means not refused).
 """
 
 from __future__ import annotations
@@ -16,21 +25,29 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from falsereject.core.config import JudgeConfig, RoleModel
 from falsereject.core.io import InputError, read_jsonl_numbered
 from falsereject.core.seeding import seeded_order
 from falsereject.evaluation.judge import CLASSES, UNDETERMINED, Judge, normalize_class
 from falsereject.evaluation.metrics import accuracy, agreement
 
 BINARY = ("refusal", "compliance")
-CONFIGURATIONS = ("fast", "llm", "cascade")
-FAST_ALL = "fast_all_rows"
+REFUSAL_AXIS = ("refusal", "not_refusal")
+COMPLIANCE_AXIS = ("full_compliance", "not_full_compliance")
+CONFIGURATIONS = ("fast", "llm", "cascade", "judge")
+ALL_ROWS = ("fast", "judge")  # scored on every row; the others on the LLM subset
+FILES = ("dev", "heldout")
 
 
-def to_binary(label: str) -> str:
-    if label in BINARY or label == UNDETERMINED:
+def refusal_axis(label: str) -> str:
+    if label == UNDETERMINED:
         return label
-    return "refusal" if label == "direct_refusal" else "compliance"
+    return "refusal" if label in ("refusal", "direct_refusal") else "not_refusal"
+
+
+def compliance_axis(label: str) -> str:
+    if label == UNDETERMINED:
+        return label
+    return "full_compliance" if label == "full_compliance" else "not_full_compliance"
 
 
 def load_calibration(path: str) -> list[dict[str, Any]]:
@@ -79,20 +96,11 @@ def stratified_subset(rows: Sequence[dict[str, Any]], k: int | None,
     return sorted(chosen, key=lambda r: r["id"])
 
 
-def judges(cfg: JudgeConfig, role: RoleModel, template: str, client: Any) -> dict[str, Judge]:
-    """The three configurations, sharing every other setting of `cfg`."""
-    return {mode: Judge(cfg.model_copy(update={"mode": mode}), role, template, client)
-            for mode in CONFIGURATIONS}
-
-
-async def judge_rows(rows: Sequence[dict[str, Any]], configured: dict[str, Judge],
-                     all_rows: Sequence[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
-    """One record per (row, configuration); with `all_rows`, also the detector on all of them.
-    The LLM cache makes the cascade's calls free once the LLM alone has judged the same rows."""
+async def score_rows(plan: Sequence[tuple[str, Judge, Sequence[dict[str, Any]]]]
+                     ) -> list[dict[str, Any]]:
+    """One record per (row, configuration) for (name, judge, rows) triples. The LLM cache
+    makes the cascade's calls free once the LLM alone has judged the same rows."""
     out = []
-    plan = [(name, judge, rows) for name, judge in configured.items()]
-    if all_rows is not None and len(all_rows) > len(rows):
-        plan.append((FAST_ALL, configured["fast"], all_rows))
     for name, judge, subset in plan:
         verdicts = await judge.ajudge_many([(r["prompt"], r["response"], True)
                                             for r in subset])
@@ -104,51 +112,74 @@ async def judge_rows(rows: Sequence[dict[str, Any]], configured: dict[str, Judge
 
 def summarize(records: Sequence[dict[str, Any]], scheme: str,
               identities: dict[str, str]) -> dict[str, Any]:
-    """Agreement of every configuration (three-class and binary) plus how it routed."""
+    """Agreement of every configuration in `records` (three classes and both binary axes) plus
+    how it routed."""
     out: dict[str, Any] = {"label_scheme": scheme}
-    identities = {**identities, FAST_ALL: identities["fast"]}
-    conv = (lambda x: x) if scheme == "three_class" else to_binary
-    for name in (*CONFIGURATIONS, FAST_ALL):
+    for name in CONFIGURATIONS:
         recs = [r for r in records if r["configuration"] == name]
         if not recs:
             continue
         true = [r["label"] for r in recs]
         pred = [r["verdict"] for r in recs]
         routed = [r for r in recs if r["route"] == "llm"]
-        block: dict[str, Any] = {"judge_id": identities[name],
-                                 "llm_judged_share": len(routed) / len(recs),
-                                 # on the rows the LLM judge decided: is it worth asking?
-                                 "llm_routed_accuracy": accuracy(
-                                     [conv(r["label"]) for r in routed],
-                                     [conv(r["verdict"]) for r in routed])}
+        block: dict[str, Any] = {
+            "judge_id": identities.get(name),
+            "llm_judged_share": len(routed) / len(recs),
+            # on the rows the LLM judge decided: is it worth asking?
+            "llm_routed_accuracy": accuracy([refusal_axis(r["label"]) for r in routed],
+                                            [refusal_axis(r["verdict"]) for r in routed])
+            if scheme == "binary" else accuracy([r["label"] for r in routed],
+                                                [r["verdict"] for r in routed]),
+        }
         if scheme == "three_class":
             block["three_class"] = agreement(true, pred, CLASSES)
-        block["binary"] = agreement([to_binary(t) for t in true], [to_binary(p) for p in pred],
-                                    BINARY)
+            block["compliance_axis"] = agreement([compliance_axis(t) for t in true],
+                                                 [compliance_axis(p) for p in pred],
+                                                 COMPLIANCE_AXIS)
+        block["refusal_axis"] = agreement([refusal_axis(t) for t in true],
+                                          [refusal_axis(p) for p in pred], REFUSAL_AXIS)
+        decided = [(t, p) for t, p in zip(true, pred, strict=True) if p != UNDETERMINED]
+        block["refusal_axis"]["accuracy_on_decided"] = accuracy(
+            [refusal_axis(t) for t, _ in decided], [refusal_axis(p) for _, p in decided])
         out[name] = block
-    out["n_rows"] = len({r["id"] for r in records if r["configuration"] != FAST_ALL})
+    out["n_rows"] = len({r["id"] for r in records})
     return out
 
 
-def flat_metrics(summary: dict[str, Any]) -> dict[str, float | int | str]:
-    """The headline numbers of `summarize` as flat snake_case keys for `dvc metrics`
-    (confusion matrices stay in the nested summary)."""
-    out: dict[str, float | int | str] = {"n_rows": summary["n_rows"]}
-    for name in (*CONFIGURATIONS, FAST_ALL):
-        block = summary.get(name)
-        if not block:
-            continue
-        main = block.get("three_class") or block["binary"]
-        values: dict[str, Any] = {
-            "n": main["n"], "accuracy": main["accuracy"], "kappa": main["kappa"],
-            "coverage": main["coverage"], "binary_accuracy": block["binary"]["accuracy"],
-            "binary_kappa": block["binary"]["kappa"],
-            "llm_judged_share": block["llm_judged_share"],
-            "llm_routed_accuracy": block["llm_routed_accuracy"],
-        }
-        for cls, pr in main["per_class"].items():
-            values[f"{cls}_precision"] = pr["precision"]
-            values[f"{cls}_recall"] = pr["recall"]
-        out.update({f"{name}_{k}": v for k, v in values.items() if v is not None})
-    return out
+def main_agreement(block: dict[str, Any]) -> dict[str, Any]:
+    return block.get("three_class") or block["refusal_axis"]
 
+
+def flat_metrics(summaries: dict[str, dict[str, Any]], gate: dict[str, Any]
+                 ) -> dict[str, float | int]:
+    """The headline numbers as flat snake_case keys `<file>_<configuration>_<metric>` (file:
+    dev or heldout) for `dvc metrics`; confusion matrices stay in details.json. `llm_gate_open`
+    and `llm_gate_kappa` are what the eval stages read."""
+    out: dict[str, float | int] = {"llm_gate_open": int(gate["open"])}
+    if gate.get("kappa") is not None:
+        out["llm_gate_kappa"] = gate["kappa"]
+    for file, summary in summaries.items():
+        out[f"{file}_n_rows"] = summary["n_rows"]
+        for name in CONFIGURATIONS:
+            block = summary.get(name)
+            if not block:
+                continue
+            main = main_agreement(block)
+            ref = block["refusal_axis"]
+            values: dict[str, Any] = {
+                "n": main["n"], "accuracy": main["accuracy"], "kappa": main["kappa"],
+                "coverage": main["coverage"],
+                "refusal_accuracy": ref["accuracy"], "refusal_kappa": ref["kappa"],
+                "refusal_accuracy_on_decided": ref["accuracy_on_decided"],
+                "llm_judged_share": block["llm_judged_share"],
+                "llm_routed_accuracy": block["llm_routed_accuracy"],
+            }
+            comp = block.get("compliance_axis")
+            if comp:
+                values["compliance_accuracy"] = comp["accuracy"]
+                values["compliance_kappa"] = comp["kappa"]
+            for cls, pr in main["per_class"].items():
+                values[f"{cls}_precision"] = pr["precision"]
+                values[f"{cls}_recall"] = pr["recall"]
+            out.update({f"{file}_{name}_{k}": v for k, v in values.items() if v is not None})
+    return out

@@ -3,12 +3,15 @@ plus `undetermined` when the judge output cannot be parsed, the judge refuses to
 judge call fails, or the model under test gave no final answer. Undetermined is counted and
 reported by the metrics, never mapped to a class.
 
-Modes (`eval.judge.mode`):
-- `fast`: the local refusal detector alone (`falsereject.core.refusal`); what it leaves undecided
-  is undetermined;
+Modes (`judge.mode`, the `judge` config group):
+- `fast`: the three-class fast path alone (`falsereject.evaluation.fastpath`); what it leaves
+  undecided is undetermined;
 - `llm`: the LLM judge (paper's prompt format: a short reason, then `[[Class]]`) for every pair;
-- `cascade`: the detector first; the LLM judge for what it cannot decide (or whose outcome is
+- `cascade`: the fast path first; the LLM judge for what it cannot decide (or whose outcome is
   not in `fast_accept`).
+The LLM judge decides a row only when its kappa measured by the calibrate stage is at least
+`judge.min_kappa` (`llm_gate`); otherwise those rows stay undetermined (rule `llm_gate_closed`).
+A response that still carries its `<think>` trace is judged on its final answer only.
 
 Every verdict carries the judge identity hash: a digest of everything that can change a
 verdict (mode, detector rules, prompt template text, judge model and sampling, parser version).
@@ -28,6 +31,7 @@ from falsereject.core import progress, refusal, templates
 from falsereject.core.config import JudgeConfig, RoleModel
 from falsereject.core.templates import PromptTemplate
 from falsereject.core.text import split_think
+from falsereject.evaluation import fastpath
 
 CLASSES = ("direct_refusal", "safe_partial_compliance", "full_compliance")
 UNDETERMINED = "undetermined"
@@ -35,7 +39,6 @@ VERDICTS = (*CLASSES, UNDETERMINED)
 DISPLAY = {"direct_refusal": "Direct Refusal", "safe_partial_compliance": "Safe Partial Compliance",
            "full_compliance": "Full Compliance"}
 PARSER_VERSION = 1
-FAST_TO_CLASS = {"refusal": "direct_refusal", "compliance": "full_compliance"}
 
 JSON_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -144,16 +147,16 @@ def load_template(prompts_dir: str | Path, name: str) -> PromptTemplate:
                                    placeholders={"user": ("prompt", "response")})
 
 
-def clip(text: str, max_chars: int) -> str:
-    """Keep the head and the tail: a refusal often sits at the start or the end."""
-    if len(text) <= max_chars:
+def clip(text: str, max_chars: int | None) -> str:
+    """Keep the head and the tail: a refusal often sits at the start or the end. None: whole."""
+    if max_chars is None or len(text) <= max_chars:
         return text
     head = max_chars * 2 // 3
     return text[:head].rstrip() + " [...] " + text[-(max_chars - head):].lstrip()
 
 
-def judge_messages(template: PromptTemplate, prompt: str, response: str, *, max_chars: int,
-                   output_format: str) -> list[dict[str, str]]:
+def judge_messages(template: PromptTemplate, prompt: str, response: str, *,
+                   max_chars: int | None, output_format: str) -> list[dict[str, str]]:
     body = template.render("user", prompt=prompt.strip(),
                            response=clip(response.strip(), max_chars))
     if output_format == "json":
@@ -176,14 +179,31 @@ class Verdict:
         return asdict(self)
 
 
+def llm_gate(cfg: JudgeConfig, kappa: float | None, source: str) -> tuple[bool, str]:
+    """(whether the LLM judge may decide rows, one sentence saying why) from its kappa measured
+    on the calibration file `source` (None: not measured)."""
+    if cfg.mode == "fast":
+        return False, f"Judge `{cfg.name}` uses the fast path only; no LLM judge is asked."
+    if kappa is None:
+        return False, (f"The LLM judge decides no row: it has no measured kappa on {source}, "
+                       f"so the rows the fast path cannot decide stay undetermined.")
+    if kappa < cfg.min_kappa:
+        return False, (f"The LLM judge decides no row: its kappa on {source} is {kappa:.2f}, "
+                       f"below judge.min_kappa {cfg.min_kappa:.2f}, so the rows the fast path "
+                       "cannot decide stay undetermined.")
+    return True, (f"The LLM judge decides the rows the fast path cannot: its kappa on {source} "
+                  f"is {kappa:.2f} (judge.min_kappa {cfg.min_kappa:.2f}).")
+
+
 def judge_identity(cfg: JudgeConfig, role: RoleModel | None,
-                   template: PromptTemplate | None) -> str:
+                   template: PromptTemplate | None, llm_allowed: bool = True) -> str:
     """A digest of everything that can change a verdict; stored next to every verdict."""
-    uses_llm = cfg.mode != "fast"
+    uses_llm = cfg.mode != "fast" and llm_allowed
     payload = {
         "mode": cfg.mode,
+        "llm_allowed": llm_allowed if cfg.mode != "fast" else None,
         "fast_accept": sorted(cfg.fast_accept) if cfg.mode == "cascade" else None,
-        "detector": refusal.fingerprint() if cfg.mode != "llm" else None,
+        "detector": fastpath.fingerprint() if cfg.mode != "llm" else None,
         "parser": PARSER_VERSION if uses_llm else None,
         "prompt": cfg.prompt if uses_llm else None,
         "template_sha256": (template.sha256 if template else hashlib.sha256(b"").hexdigest())
@@ -200,23 +220,28 @@ class Judge:
     """Classifies (prompt, response) pairs; `client` is an `LLMClient` or a fake with `achat`."""
 
     def __init__(self, cfg: JudgeConfig, role: RoleModel | None, template: PromptTemplate | None,
-                 client: Any = None):
-        if cfg.mode != "fast" and (role is None or template is None or client is None):
+                 client: Any = None, *, llm_allowed: bool = True):
+        """`llm_allowed=False` (the calibration gate is closed): the LLM judge is never asked;
+        rows it would decide are undetermined."""
+        self.llm_allowed = llm_allowed and cfg.mode != "fast"
+        if self.llm_allowed and (role is None or template is None or client is None):
             raise ValueError(f"judge mode {cfg.mode} needs a judge role, template and client")
         self.cfg, self.role, self.template, self.client = cfg, role, template, client
-        self.identity = judge_identity(cfg, role, template)
+        self.identity = judge_identity(cfg, role, template, self.llm_allowed)
 
     def _fast(self, response: str) -> Verdict | None:
-        """The detector's verdict if this mode accepts it, else None (ask the LLM)."""
-        sig = refusal.detect_refusal(response)
+        """The fast path's verdict if this mode accepts it, else None (ask the LLM)."""
+        sig = fastpath.classify(response)
         if self.cfg.mode == "fast":
-            verdict = FAST_TO_CLASS.get(sig.label, UNDETERMINED)
+            verdict = fastpath.TO_CLASS.get(sig.label, UNDETERMINED)
             return Verdict(verdict, "fast", sig.rule, None, self.identity)
         if self.cfg.mode == "cascade" and sig.label in self.cfg.fast_accept:
-            return Verdict(FAST_TO_CLASS[sig.label], "fast", sig.rule, None, self.identity)
+            return Verdict(fastpath.TO_CLASS[sig.label], "fast", sig.rule, None, self.identity)
         return None
 
     async def _llm(self, prompt: str, response: str) -> Verdict:
+        if not self.llm_allowed:
+            return Verdict(UNDETERMINED, "none", "llm_gate_closed", None, self.identity)
         from falsereject.llm import LLMCallError
 
         msgs = judge_messages(self.template, prompt, response,
@@ -232,6 +257,8 @@ class Judge:
 
     async def ajudge(self, prompt: str, response: str | None, *,
                      has_answer: bool = True) -> Verdict:
+        if response is not None and has_answer:
+            response, _, has_answer = split_reasoning(response)
         if response is None or not has_answer:
             return Verdict(UNDETERMINED, "none", "no_final_answer", None, self.identity)
         fast = self._fast(response) if self.cfg.mode != "llm" else None
@@ -241,3 +268,15 @@ class Judge:
         """Verdicts for (prompt, final answer, has_answer) triples, judged concurrently."""
         return await progress.gather((self.ajudge(p, r, has_answer=ok) for p, r, ok in pairs),
                                      "judge", "verdicts")
+
+
+def judge_role(p: Any) -> RoleModel:
+    """The LLM that plays the judge: the `judge` option's own model, else llm.roles.judge."""
+    return p.judge.model or p.llm.roles.judge
+
+
+def gate_from_calibration(p: Any, metrics: dict[str, Any] | None) -> tuple[bool, str]:
+    """`llm_gate` for the configured judge from calibrate's metrics.json (`llm_gate_kappa`:
+    the LLM judge's kappa on `eval.calibration.gate_file`)."""
+    kappa = (metrics or {}).get("llm_gate_kappa")
+    return llm_gate(p.judge, kappa, f"the {p.eval.calibration.gate_file} calibration file")

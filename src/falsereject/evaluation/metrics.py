@@ -92,7 +92,9 @@ def _with_ci(out: dict[str, float], key: str, values: Sequence[float], **boot: A
 
 def group_metrics(records: Sequence[Mapping[str, Any]], prefix: str, *, n_resamples: int,
                   seed: int, level: float = 0.95) -> dict[str, float]:
-    """Flat metrics of one model's records (`label`, `verdict`, `route`), keys `<prefix>_...`.
+    """Flat metrics of one model's records (`label`, `verdict`, `judge_route` or `route`,
+    `finish_reason`), keys `<prefix>_...`. `length_limited_share`: answers that stopped at the
+    generation length limit (the judge saw a cut answer).
 
     Keys for a label are left out when the benchmark has no prompt of that label.
     """
@@ -113,7 +115,9 @@ def group_metrics(records: Sequence[Mapping[str, Any]], prefix: str, *, n_resamp
         out[f"{prefix}_undetermined_share"] = mean(
             [int(r["verdict"] == UNDETERMINED) for r in records]) or 0.0
         out[f"{prefix}_llm_judged_share"] = mean(
-            [int(r.get("route") == "llm") for r in records]) or 0.0
+            [int(r.get("judge_route", r.get("route")) == "llm") for r in records]) or 0.0
+        out[f"{prefix}_length_limited_share"] = mean(
+            [int(r.get("finish_reason") == "length") for r in records]) or 0.0
     return out
 
 

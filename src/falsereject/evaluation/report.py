@@ -14,7 +14,7 @@ from falsereject.evaluation.judge import CLASSES
 
 MODEL_FIELDS = ["benchmark", "model", "model_id", "n_benign", "n_toxic", "compliance_rate",
                 "usr_benign", "usr_toxic", "toxic_full_compliance_share", "undetermined_share",
-                "llm_judged_share"]
+                "llm_judged_share", "length_limited_share"]
 CATEGORY_FIELDS = ["benchmark", "model", "label", "category", "n", "compliance_rate", "usr",
                    "undetermined_share"]
 
@@ -135,69 +135,72 @@ def plot_per_category(rows: Sequence[dict[str, Any]], path: Path, metric: str = 
 KAPPA_POOR = 0.2  # below this, agreement is "slight" at best (Landis & Koch)
 
 
-def _calibration_warnings(cal: dict[str, Any]) -> list[str]:
-    """Plain-language reading of the numbers: which configurations not to trust."""
+def _calibration_warnings(file: str, cal: dict[str, Any]) -> list[str]:
+    """Plain-language reading of one file's numbers: which configurations not to trust."""
     notes = []
-    for name in ("llm", "cascade", "fast"):
+    for name in ("llm", "cascade", "fast", "judge"):
         block = cal.get(name)
         if not block:
             continue
-        agree = block.get("three_class") or block["binary"]
+        agree = block.get("three_class") or block["refusal_axis"]
         kappa = agree["kappa"]
         if kappa is None or kappa < KAPPA_POOR:
             predicted = {c: sum(row.get(c, 0) for row in agree["confusion"].values())
                          for c in next(iter(agree["confusion"].values()))}
             top = max(predicted, key=lambda c: predicted[c])
             share = predicted[top] / max(1, agree["n"])
-            notes.append(f"- **`{name}` agrees with the labels no better than chance** (kappa "
-                         f"{fmt(kappa)}); it answers `{top}` for {share:.0%} of rows. Verdicts "
-                         "it decides (the LLM-judged share in the tables above) are unreliable.")
-        routed = block.get("llm_routed_accuracy")
-        if name == "cascade" and routed is not None and routed < 0.5:
-            notes.append(f"- `cascade` sends {block['llm_judged_share']:.0%} of rows to the LLM "
-                         f"judge, which is right on {routed:.0%} of them; "
-                         "`eval.judge.mode=fast` would leave those rows undetermined instead.")
+            notes.append(f"- {file}: **`{name}` agrees with the labels no better than chance** "
+                         f"(kappa {fmt(kappa)}); it answers `{top}` for {share:.0%} of rows.")
         if agree["coverage"] is not None and agree["coverage"] < 0.9:
-            notes.append(f"- `{name}` leaves {1 - agree['coverage']:.0%} of rows undetermined.")
-    return ["", *notes] if notes else []
+            notes.append(f"- {file}: `{name}` leaves {1 - agree['coverage']:.0%} of rows "
+                         "undetermined.")
+    return notes
+
+
+CAL_FILES = {"dev": "development file (the fast path's rules were written on it: optimistic)",
+             "heldout": "held-out file (written apart, never used to change a rule)"}
 
 
 def _calibration_section(cal: dict[str, Any] | None) -> list[str]:
-    if not cal:
+    if not cal or "files" not in cal:
         return ["No calibration metrics found."]
-    scheme = cal.get("label_scheme", "three_class")
-    lines = [f"Labels: `{cal.get('file')}` ({scheme}); LLM configurations on "
-             f"{cal.get('n_rows')} rows (stratified by label).", "",
-             "| configuration | n | accuracy | Cohen's kappa | coverage | binary accuracy | "
-             "binary kappa | LLM-judged share | accuracy where the LLM judged | judge id |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
-    for name in ("fast", "llm", "cascade", "fast_all_rows"):
-        block = cal.get(name)
-        if not block:
-            continue
-        a = block.get("three_class") or block["binary"]
-        b = block["binary"]
-        lines.append(f"| {name} | {a['n']} | {fmt(a['accuracy'])} | {fmt(a['kappa'])} | "
-                     f"{fmt(a['coverage'])} | {fmt(b['accuracy'])} | {fmt(b['kappa'])} | "
-                     f"{fmt(block['llm_judged_share'])} | {fmt(block.get('llm_routed_accuracy'))} "
-                     f"| `{block['judge_id']}` |")
-    lines += _calibration_warnings(cal)
-    if scheme == "three_class":
-        lines += ["", "Per-class precision / recall (three classes):", "",
-                  "| configuration | " + " | ".join(CLASSES) + " |",
-                  "|---|" + "---|" * len(CLASSES)]
-        for name in ("fast", "llm", "cascade"):
-            block = cal.get(name)
-            if block and block.get("three_class"):
-                pc = block["three_class"]["per_class"]
-                cells = [f"{fmt(pc[c]['precision'])} / {fmt(pc[c]['recall'])}" for c in CLASSES]
-                lines.append(f"| {name} | " + " | ".join(cells) + " |")
-        casc = (cal.get("cascade") or {}).get("three_class")
-        if casc:
+    gate = cal.get("gate") or {}
+    lines = [f"Configurations: `fast` (three-class fast path), `llm` (LLM judge "
+             f"`{(cal.get('judge') or {}).get('model')}` alone), `cascade` (fast path, then the "
+             "LLM judge, ungated), `judge` (the configured option as eval runs it). `llm` and "
+             "`cascade` are scored on a label-stratified subset. Refusal axis: direct refusal "
+             "vs the rest; compliance axis: full compliance vs the rest (what the compliance "
+             "rate depends on).", "", f"Gate: {gate.get('sentence', '-')}", "",
+             "| file | configuration | n | accuracy | kappa | coverage | refusal accuracy | "
+             "compliance accuracy | SPC precision | SPC recall | LLM-judged | judge id |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    notes = []
+    for file, summary in cal["files"].items():
+        for name in ("fast", "llm", "cascade", "judge"):
+            block = summary.get(name)
+            if not block:
+                continue
+            a = block.get("three_class") or block["refusal_axis"]
+            comp = (block.get("compliance_axis") or {}).get("accuracy")
+            spc = a["per_class"].get("safe_partial_compliance") or {}
+            lines.append(
+                f"| {file} | {name} | {a['n']} | {fmt(a['accuracy'])} | {fmt(a['kappa'])} | "
+                f"{fmt(a['coverage'])} | {fmt(block['refusal_axis']['accuracy'])} | "
+                f"{fmt(comp)} | {fmt(spc.get('precision'))} | {fmt(spc.get('recall'))} | "
+                f"{fmt(block['llm_judged_share'])} | `{block['judge_id']}` |")
+        notes += _calibration_warnings(file, summary)
+    lines += ["", *[f"- `{f}`: {CAL_FILES.get(f, f)}, `{s.get('file')}`"
+                    for f, s in cal["files"].items()]]
+    if notes:
+        lines += ["", *notes]
+    for file, summary in cal["files"].items():
+        conf = (summary.get("judge") or {}).get("three_class")
+        if conf:
             cols = [*CLASSES, "undetermined"]
-            lines += ["", "Cascade confusion matrix (rows: label, columns: verdict):", "",
+            lines += ["", f"Configured judge on the {file} file, confusion matrix (rows: label, "
+                      "columns: verdict):", "",
                       "| label | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols)]
-            for t, row in casc["confusion"].items():
+            for t, row in conf["confusion"].items():
                 lines.append(f"| {t} | " + " | ".join(str(row[c]) for c in cols) + " |")
     return lines
 
@@ -214,11 +217,13 @@ def render_summary(details: Sequence[dict[str, Any]], calibration: dict[str, Any
              "count in N and are never credited to a class. Brackets: bootstrap 95% CIs.", ""]
     if enabled:
         j = enabled[0]["judge"]
-        lines += [f"Judge: mode `{j['mode']}`, prompt `{j['prompt']}`, output "
-                  f"`{j['output_format']}`, LLM `{j['model']}`, identity `{j['id']}`.", ""]
+        lines += [f"Judge: `{j.get('name', j['mode'])}` (mode `{j['mode']}`), prompt "
+                  f"`{j['prompt']}`, output `{j['output_format']}`, LLM `{j['model']}`, "
+                  f"identity `{j['id']}`. {j.get('gate', '')}", ""]
     lines += [*headline, "## Every benchmark, base and arms", "",
               "| benchmark | model | N benign | compliance rate | USR benign | N toxic | "
-              "USR toxic | undetermined | LLM-judged |", "|---|---|---|---|---|---|---|---|---|"]
+              "USR toxic | undetermined | LLM-judged | hit length limit |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
     for d in enabled:
         m = d["metrics"]
         for model in d["models"]:
@@ -228,8 +233,10 @@ def render_summary(details: Sequence[dict[str, Any]], calibration: dict[str, Any
                 f"{fmt_ci(m, f'{n}_compliance_rate')} | {fmt_ci(m, f'{n}_usr_benign')} | "
                 f"{m.get(f'{n}_n_toxic', 0)} | {fmt_ci(m, f'{n}_usr_toxic')} | "
                 f"{fmt(m.get(f'{n}_undetermined_share'))} | "
-                f"{fmt(m.get(f'{n}_llm_judged_share'))} |")
-    lines += ["", "Each arm minus base (paired bootstrap over the same prompts):", "",
+                f"{fmt(m.get(f'{n}_llm_judged_share'))} | "
+                f"{fmt(m.get(f'{n}_length_limited_share'))} |")
+    lines += ["", "Hit length limit: share of answers cut at eval.generation.max_tokens (the "
+              "judge saw a truncated answer).", "", "Each arm minus base (paired bootstrap over the same prompts):", "",
               "| benchmark | arm | compliance rate | USR benign | USR toxic |",
               "|---|---|---|---|---|"]
     for d in enabled:
@@ -246,8 +253,8 @@ def render_summary(details: Sequence[dict[str, Any]], calibration: dict[str, Any
     lines += ["", "## Judge calibration", "",
               "How far to trust the verdicts above: each judge configuration against labelled "
               "(prompt, response) pairs. A small local judge is expected to be poor; these "
-              "numbers say how poor. The fast detector's rules were written against the "
-              "default calibration file, so its numbers there are optimistic.", ""]
+              "numbers say how poor. Quote the held-out rows; the development rows are "
+              "optimistic.", ""]
     lines += _calibration_section(calibration)
     lines += ["", "## Per category", "",
               "| benchmark | model | label | category | n | compliance rate | USR |",
