@@ -138,7 +138,8 @@ def main() -> None:
         print(f"eval@{args.benchmark} {name}: "
               + ", ".join(f"{k.removeprefix(name + '_')}={m[k]:.3f}" for k in
                           (f"{name}_compliance_rate", f"{name}_usr_benign",
-                           f"{name}_usr_toxic", f"{name}_undetermined_share") if k in m))
+                           f"{name}_usr_toxic", f"{name}_undetermined_share",
+                           f"{name}_length_limited_share") if k in m))
     print(f"eval@{args.benchmark}: {result['details']['judge']['gate']}")
     print(f"eval@{args.benchmark}: {len(result['rows'])} verdicts in {wall:.1f}s")
 
