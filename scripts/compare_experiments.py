@@ -185,7 +185,9 @@ def plot(rows: list[dict], path: Path) -> None:
         ax.set_xticklabels([r["name"] for r in rows], rotation=25, ha="right", fontsize=8)
         ax.set(ylim=(0, 1.05), title=metric.replace("_", " "))
         ax.grid(axis="y", alpha=0.3)
-    axes[0].legend(fontsize=8)
+    handles, labels = axes[0].get_legend_handles_labels()
+    if handles:
+        axes[0].legend(handles, labels, fontsize=8)
     fig.suptitle("Headline metrics across experiments")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
