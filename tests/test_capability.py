@@ -9,13 +9,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from stage_cli import load_stage
 
 from falsereject.core.compose import compose
 from falsereject.core.config import validate
-
-_capability_stage = load_stage("capability")
-render, task_scores, with_differences = _capability_stage.render, _capability_stage.task_scores, _capability_stage.with_differences
+from falsereject.evaluation.capability import render, task_scores, with_differences
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -5,14 +5,10 @@ from __future__ import annotations
 
 import pytest
 from generate_fakes import ROLE, FakeClient
-from stage_cli import load_stage
 
 from falsereject.core.config import CompareConfig
 from falsereject.core.io import InputError
-from falsereject.evaluation.compare import table_markdown
-
-_compare_stage = load_stage("compare")
-check_paths, run_compare = _compare_stage.check_paths, _compare_stage.run_compare
+from falsereject.evaluation.compare import check_paths, run_compare, table_markdown
 
 REFUSAL = "I'm sorry, but I can't help with that."
 
