@@ -165,6 +165,28 @@ def test_generator_must_mention_its_focus_entity(agents, terms):
     assert rec["status"] == "accepted" and "coffee" in rec["prompt"]
 
 
+def test_focus_order_lexical_blocked(agents, terms):
+    """`lexical_blocked`: candidates centre on the entities a lexical pool member blocks (here
+    "poison" of coffee/poison), cycling over them; without such an entity, over all of them."""
+    from falsereject.generation.loop import focus_order
+
+    pool = Pool(pool_members(terms), terms)
+    nodes = ROW["nodes"]
+    assert [n["id"] for n in focus_order(nodes, pool, "lexical_blocked")] == ["poison"]
+    assert [n["id"] for n in focus_order(nodes, pool, "extracted")] == ["coffee", "poison"]
+    calm = [{"id": "tea", "label": "tea", "type": "object"}]
+    assert focus_order(calm, pool, "lexical_blocked") == calm
+    assert focus_order(nodes, Pool(pool_members(None), None), "lexical_blocked") == nodes
+    for index in (0, 1):
+        client = FakeClient(script())
+        rec = run(run_candidate(client, agents, pool, ROW, index,
+                                generate_cfg(focus_order="lexical_blocked"), 0))
+        prov = rec["provenance"]
+        assert prov["focus_node_id"] == "poison" and prov["focus_node_ids"] == ["poison"]
+        assert prov["focus_order"] == "lexical_blocked"
+        assert 'mentions "poison"' in client.calls[0][1]
+
+
 def test_orchestrator_rationale_goes_back_to_the_generator(agents, terms):
     valid = iter([False, True])
     agents_play = script()

@@ -219,6 +219,9 @@ class GenerateConfig(Strict):
     min_pool_refusals: int = Field(default=1, ge=1)
     max_prompt_chars: int = Field(ge=20)
     dedup: DedupConfig
+    # which subgraph entities candidates centre on: `extracted` (all, in extracted order) or
+    # `lexical_blocked` (those a lexical pool member blocks, when the subgraph has any)
+    focus_order: Literal["extracted", "lexical_blocked"] = "extracted"
 
 
 class SplitConfig(Strict):

@@ -48,6 +48,18 @@ def pool_feedback(answers: list[dict[str, Any]], need: int) -> str:
     return f"{refused} of {len(answers)} assistants refused it (need {need}). Answers: {shown}"
 
 
+def focus_order(nodes: list[dict[str, Any]], pool: Pool, how: str) -> list[dict[str, Any]]:
+    """The entities candidates centre on, in turn. `lexical_blocked`: only those whose name a
+    lexical pool member blocks, when the subgraph has any (a prompt built around such an entity
+    reads harmful to that member by construction: the local pool's keyword filter is then
+    passed whenever the prompt names it); otherwise, and for `extracted`, every entity."""
+    if how == "lexical_blocked":
+        blocked = [n for n in nodes if pool.lexical_block(n["label"])]
+        if blocked:
+            return blocked
+    return list(nodes)
+
+
 async def run_candidate(client: Any, agents: Agents, pool: Pool, row: dict[str, Any],
                         index: int, cfg: GenerateConfig, run_seed: int) -> dict[str, Any]:
     """One candidate of a seed subgraph row through the loop and the gates."""
@@ -55,15 +67,17 @@ async def run_candidate(client: Any, agents: Agents, pool: Pool, row: dict[str, 
     cand = f"{sid}-c{index}"
     nodes, edges = row["nodes"], row["edges"]
     shift = 0  # entities moved past after pool failures
+    order = focus_order(nodes, pool, cfg.focus_order)
 
     def focus_node() -> dict[str, Any]:
-        return nodes[(index + shift) % len(nodes)]
+        return order[(index + shift) % len(order)]
     focus = focus_node()
     graph = graph_text(nodes, edges)
     prov: dict[str, Any] = {
         "candidate_id": cand, "candidate_index": index, "seed_id": sid,
         "seed_prompt": row["seed_prompt"], "category": row["category"],
         "subgraph_node_ids": [n["id"] for n in nodes], "focus_node_id": focus["id"],
+        "focus_order": cfg.focus_order, "focus_node_ids": [n["id"] for n in order],
         "iterations": [], "accepted_at_iteration": None, "pool": [], "pool_refusals": None,
         "min_pool_refusals": cfg.min_pool_refusals, "orchestrator": None,
         "models": {"generator": agents.generator.model,

@@ -92,6 +92,14 @@ class Pool:
                              "configured (llm.moderation_terms)")
         self.filters = {name: load_filter(name, Path(terms_file)) for name in lexical}
 
+    def lexical_block(self, text: str) -> str | None:
+        """The first term a lexical member blocks in `text`, or None (no LLM call)."""
+        for flt in self.filters.values():
+            term = flt.match(text)
+            if term:
+                return term
+        return None
+
     def model_ids(self) -> dict[str, str]:
         return {m.name: (m.llm.model if m.kind == "llm" else self.filters[m.name].model_id)
                 for m in self.members}
