@@ -43,7 +43,8 @@ def load_sets(cfg: CompareConfig, seed: int) -> dict[str, tuple[list[Sample] | N
         try:
             samples = load_benchmark(name, bench, pipeline_path=pipeline, seed=seed)
         except HubUnavailableError as err:
-            out[name] = (None, f"skipped: hub not reachable ({str(err)[:120]})")
+            why = str(err).split(";")[0]  # the reason, without the how-to-fix advice
+            out[name] = (None, f"skipped: hub not reachable ({why[:200]})")
             continue
         benign = [s for s in samples if s.label == "benign"]
         toxic = len(samples) - len(benign)
