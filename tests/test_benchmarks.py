@@ -199,7 +199,7 @@ def test_config_validation_names_the_problem():
 def test_shipped_benchmarks_validate_and_hub_sets_are_disabled(root):
     raw = yaml.safe_load((root / "params.yaml").read_text())["eval"]["benchmarks"]
     cfgs = {k: BenchmarkConfig.model_validate(v) for k, v in raw.items()}
-    assert {k for k, c in cfgs.items() if c.enabled} == {"own_test", "harmful_control"}
+    assert {k for k, c in cfgs.items() if c.enabled} == {"own_test", "harmful_control", "benign_edgy"}
     assert cfgs["orbench_hard"].source.revision == "e36d8b80e81837c8a8f264bbb2a49f1b32c7e272"
     assert "d7bb5bd738c1fcbc36edd83d5e7d1b71a3e2d84d" in cfgs["xstest"].source.url
 
