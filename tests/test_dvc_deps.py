@@ -184,7 +184,10 @@ def test_editing_a_configured_input_file_marks_its_stage_changed(tmp_path):
     assert json.loads(_sh([str(BIN / "dvc"), "status", "--json"], repo, env).stdout) == {}
     edited = sorted({p for paths in configured.values() for p in paths})
     for rel in edited:
-        with (repo / rel).open("a", encoding="utf-8") as fh:
+        target = repo / rel
+        if target.is_dir():  # a configured folder: a new file in it changes its hash
+            target = target / "added-by-test.txt"
+        with target.open("a", encoding="utf-8") as fh:
             fh.write("\n")
     status = json.loads(_sh([str(BIN / "dvc"), "status", "--json"], repo, env).stdout)
     for stage, paths in configured.items():
