@@ -37,7 +37,8 @@ def test_base_and_sft_students_answer_and_are_judged(root, sft_dir, monkeypatch)
 
     monkeypatch.chdir(root)
     p = load_params(root / "params.yaml")
-    gen = p.eval.generation.model_copy(update={"max_tokens": 8})
+    gen = p.eval.generation.model_copy(update={
+        "max_tokens": p.eval.generation.max_tokens.model_copy(update={"instruct": 8, "cot": 8})})
     ev = p.eval.model_copy(update={"max_samples_per_benchmark": 2, "generation": gen,
                                    "bootstrap_samples": 20})
     p = p.model_copy(update={"eval": ev})
