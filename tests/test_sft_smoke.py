@@ -1,4 +1,5 @@
-"""A real two-step LoRA run of stage `sft` on the embedded student: finite loss, loadable adapter."""
+"""A real two-step LoRA run of stage `sft@general_falsereject` on the embedded student: finite
+loss, loadable adapter."""
 
 from __future__ import annotations
 
@@ -26,9 +27,16 @@ def test_sft_smoke_two_steps_then_adapter_loads(tmp_path):
     p = validate(yaml.safe_load(params_file.read_text()))
     assert p.sft.max_steps == 2 and p.sft.method == "lora"
     out, reports = tmp_path / "models/sft", tmp_path / "reports/sft"
+    # the sft_data stage's recipe: one safety pair and one base-student answer
+    recipe = tmp_path / "recipe.jsonl"
+    recipe.write_text(json.dumps({"id": "safety:s1", "part": "safety", "prompt": "Insult my boss.",
+                                  "response": "I won't write insults about anyone."}) + "\n"
+                      + json.dumps({"id": "general:g1", "part": "general",
+                                    "prompt": "Capital of Portugal?", "response": "Lisbon."}) + "\n")
     env = dict(os.environ)
     proc = subprocess.run(
         [sys.executable, "stages/sft.py", "--params", str(params_file),
+         "--arm", "general_falsereject", "--recipe", str(recipe),
          "--train", str(FIX / "export_train.jsonl"), "--heldout", str(FIX / "export_test.jsonl"),
          "--out", str(out), "--reports", str(reports)],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
@@ -37,7 +45,7 @@ def test_sft_smoke_two_steps_then_adapter_loads(tmp_path):
     metrics = json.loads((reports / "metrics.json").read_text())
     assert metrics["steps"] == 2 and metrics["train_tokens"] > 0
     assert math.isfinite(metrics["final_loss"]) and metrics["final_loss"] > 0
-    assert metrics["tokens_per_s"] > 0 and metrics["examples"] == 4
+    assert metrics["examples"] == 6  # 4 FalseReject records + the 2 recipe rows
     loss_rows = (reports / "plots/metrics/train/loss.tsv").read_text().splitlines()
     assert loss_rows[0].split("\t") == ["step", "loss"] and len(loss_rows) == 3
     assert (reports / "plots/metrics/train/learning_rate.tsv").exists()
