@@ -57,6 +57,7 @@ def main() -> None:
 
     from falsereject.llm.local.engine import torch_threads, weights_dir
     from falsereject.llm.local.student import base_spec
+    from falsereject.llm.local.weights import local_dtype
 
     start = time.perf_counter()
     torch.set_num_threads(torch_threads())
@@ -66,7 +67,7 @@ def main() -> None:
     for name in ["base", *p.sft.arms]:
         lm = HFLM(**model_args(p, Path(args.sft_dir), name, weights), device="cpu"
                   if not torch.cuda.is_available() else "cuda", batch_size=cfg.batch_size,
-                  dtype="float32" if not torch.cuda.is_available() else "bfloat16")
+                  dtype=local_dtype() if not torch.cuda.is_available() else "bfloat16")
         for task, tcfg in tasks.items():
             res = simple_evaluate(model=lm, tasks=[task], num_fewshot=tcfg.num_fewshot,
                                   limit=tcfg.limit, task_manager=manager, log_samples=False,

@@ -142,8 +142,11 @@ def test_hardware_from_environment(monkeypatch):
     from falsereject.training.trainer import hardware
 
     monkeypatch.setenv("FR_SFT_MICRO_BATCH", "2")
+    monkeypatch.setenv("FR_LOCAL_DTYPE", "float32")
     hw = hardware(8)
     assert (hw.device, hw.bf16, hw.micro_batch, hw.grad_accum) == ("cpu", False, 2, 4)
+    monkeypatch.setenv("FR_LOCAL_DTYPE", "bfloat16")  # fp32 weights under bf16 autocast
+    assert hardware(8).bf16 is True
     monkeypatch.setenv("WORLD_SIZE", "2")
     hw = hardware(8)
     assert (hw.micro_batch, hw.grad_accum, hw.effective_batch) == (2, 2, 8)

@@ -59,6 +59,10 @@ class Settings(BaseSettings):
     local_batch_wait_ms: float = Field(30.0, ge=0)
     local_timeout_s: float = Field(0.0, ge=0)  # 0: no timeout
     torch_threads: int | None = Field(None, ge=1)  # None: every idle core
+    # precision of the embedded model's inference: auto = bfloat16 where the CPU computes it
+    # natively (AVX512-BF16 / AMX; measured 2.5x the tokens/s of float32 here), else float32.
+    # It changes the answers, so it is part of every local answer's cache key.
+    local_dtype: Literal["auto", "bfloat16", "float32"] = "auto"
     # fine-tuning
     sft_micro_batch: int | None = Field(None, ge=1)  # None: 4 on CPU, 32 on GPU
     # who answers for the student in eval: the in-process engine, or a vLLM server serving the

@@ -40,6 +40,7 @@ from falsereject.llm.errors import (  # noqa: F401 - MissingCredentialsError: pa
 )
 from falsereject.llm.ledger import Ledger
 from falsereject.llm.lite import lite as _lite
+from falsereject.llm.local.weights import local_dtype
 from falsereject.llm.local_provider import LOCAL_PREFIX
 from falsereject.llm.policy import Breaker, Cooldown, Settings
 from falsereject.llm.pricing import UNPRICED as _UNPRICED
@@ -94,10 +95,13 @@ class LLMClient:
         # a routed role: keyed by its name and the models that may answer, never by the
         # deployment that did; a fleet of one model keys like that model alone
         served = sorted({d.model for d in role.deployments or ()} - {role.model})
+        # the embedded model answers differently in another precision (FR_LOCAL_DTYPE)
+        local = {"local_dtype": local_dtype()} if role.model.startswith(LOCAL_PREFIX) else {}
         return {
             "v": CACHE_VERSION,
             "model": role.model,
             **({"deployment_models": served} if served else {}),
+            **local,
             "messages": [{"role": m["role"], "content": m.get("content")} for m in messages],
             "temperature": temperature,
             "top_p": role.top_p,

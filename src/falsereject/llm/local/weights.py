@@ -34,6 +34,30 @@ class LocalSpec:
     adapter_path: str | None = None
 
 
+_BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
+
+
+def cpu_has_bf16(cpuinfo: str | Path = "/proc/cpuinfo") -> bool:
+    """Whether this CPU computes bfloat16 natively (read from the flags; no torch import)."""
+    try:
+        text = Path(cpuinfo).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            flags = set(line.partition(":")[2].split())
+            return any(f in flags for f in _BF16_CPU_FLAGS)
+    return False
+
+
+def local_dtype() -> str:
+    """The embedded model's inference precision: FR_LOCAL_DTYPE, `auto` resolved by the CPU."""
+    choice = settings.get().local_dtype
+    if choice == "auto":
+        return "bfloat16" if cpu_has_bf16() else "float32"
+    return choice
+
+
 def gguf_path(package: str, filename: str) -> Path:
     """Locate a GGUF file shipped in a package without importing it (its __init__ has deps)."""
     spec = importlib.util.find_spec(package)
@@ -91,8 +115,9 @@ def weights_dir(spec: LocalSpec) -> Path:
     raise ModelUnavailableError(f"local model directory {spec.path!r} does not exist")
 
 
-def load(spec: LocalSpec):
-    """(model, tokenizer) in eval mode, left padding for batched generation."""
+def load(spec: LocalSpec, dtype: str | None = None):
+    """(model, tokenizer) in eval mode, left padding for batched generation, in `dtype`
+    (default: `local_dtype()`). An adapter is merged in float32 before the cast."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -108,5 +133,6 @@ def load(spec: LocalSpec):
 
         model = PeftModel.from_pretrained(model, spec.adapter_path)
         model = model.merge_and_unload()
+    model = model.to(getattr(torch, dtype or local_dtype()))
     model.eval()
     return model, tok
