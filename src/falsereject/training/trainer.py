@@ -258,6 +258,10 @@ def train(weights: str | Path, chats: list[list[Message]], cfg: SftConfig, max_l
         gradient_checkpointing=False, remove_unused_columns=False, optim="adamw_torch",
         dataset_kwargs={"skip_prepare_dataset": True}, max_length=max_length,
         pad_to_multiple_of=None, disable_tqdm=True, dataloader_num_workers=0,
+        # each optimizer step keeps its (shuffled) rows but splits them into micro-batches of
+        # similar length: the same gradient (the loss is normalised over the whole step) with
+        # less padding (measured 20% fewer padded tokens on the default FalseReject arm)
+        train_sampling_strategy="batch_rebalance",
     )
     peft_config = None
     if cfg.method == "lora" and cfg.lora is not None:
