@@ -9,7 +9,8 @@
   process) with a fixed latency, divided by the ideal concurrency / latency, in one client
   process and in a pool of `--workers` client processes (llm/pool.py); targets >= 0.9 at
   c=64 with 200 ms and at c=256 with 1 s. Client CPU per call is printed next to the bare
-  OpenAI SDK's on the same server.
+  OpenAI SDK's on the same server. `FR_LLM_START_INTERVAL_MS` (default 2; 0: off) staggers
+  the starts of a burst (llm/policy.py Pacer); `--rounds` sets calls = concurrency x rounds.
 - cache: the `generate` stage on the embedded model, cold (empty LLM cache) then warm; target
   zero LLM calls warm and >= 50x faster (process wall time and the stage's own work time).
 - embedded: 32 concurrent requests through the batching `local/` provider vs the same 32 one at
@@ -119,7 +120,7 @@ def raw_sdk_cpu_ms(base: str, conc: int, n: int) -> tuple[float, float]:
 
 
 def bench_fanout(latency_s: float = 0.2, levels: tuple[int, ...] = (1, 16, 64),
-                 workers: int = 1) -> dict:
+                 workers: int = 1, rounds: int = 8) -> dict:
     """LLMClient calls/s at each concurrency over the ideal concurrency / latency. With
     `workers` > 1 the calls go through an llm.pool.ClientPool of that many client processes
     (client CPU is then summed over the workers)."""
@@ -140,7 +141,7 @@ def bench_fanout(latency_s: float = 0.2, levels: tuple[int, ...] = (1, 16, 64),
                 client = pool
             else:
                 client = LLMClient("bench", use_cache=False, concurrency=conc)
-            n = max(16, conc * 8)
+            n = max(16, conc * rounds)
             warm = [[{"role": "user", "content": f"warm {conc} {i}"}] for i in range(conc)]
             client.chat_many(role, warm)  # opens the connection pool(s)
             convs = [[{"role": "user", "content": f"q {conc} {i}"}] for i in range(n)]
@@ -300,18 +301,24 @@ def main() -> None:
     ap.add_argument("--latency-s", type=float, default=0.2)
     ap.add_argument("--workers", type=int, default=2,
                     help="client processes for the pooled fan-out runs (1: single process only)")
+    ap.add_argument("--rounds", type=int, default=8,
+                    help="fan-out calls per run = concurrency x rounds (8: ramp-up and tail "
+                         "weigh in, as in one stage's batch; 32: closer to steady state)")
     ap.add_argument("--cache-seeds", type=int, default=4, help="seeds for the cache benchmark")
     ap.add_argument("--out", help="write the results as JSON here")
     args = ap.parse_args()
     chosen = args.only or ["fanout", "cache", "embedded"]
-    results: dict = {"machine": load()}
+    from falsereject.core import settings
+
+    results: dict = {"machine": load(), "rounds": args.rounds,
+                     "start_interval_ms": settings.get().llm_start_interval_ms}
     if "fanout" in chosen:
         # one client process, then a pool of --workers processes (llm/pool.py), at 200 ms and
         # at 1 s latency (where the client's CPU per call matters less: this separates the cost
         # of LiteLLM's per-call work from any limit of the concurrency design)
         for workers in sorted({1, max(1, args.workers)}):
-            results |= bench_fanout(args.latency_s, workers=workers)
-            slow = bench_fanout(1.0, levels=(64, 256), workers=workers)
+            results |= bench_fanout(args.latency_s, workers=workers, rounds=args.rounds)
+            slow = bench_fanout(1.0, levels=(64, 256), workers=workers, rounds=args.rounds)
             results |= {f"{k}_latency_1s": v for k, v in slow.items()}
         say("fanout targets: efficiency >= 0.9 at c=64/200 ms and c=256/1 s -> " + ", ".join(
             f"{k}={v}" for k, v in sorted(results.items())

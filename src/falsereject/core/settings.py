@@ -54,6 +54,8 @@ class Settings(BaseSettings):
     llm_backoff_cap_s: float = Field(30.0, ge=0)
     llm_max_consecutive_failures: int = Field(20, ge=0)  # 0 disables the outage stop
     llm_workers: int = Field(1, ge=1)  # client processes of an llm.pool.ClientPool
+    # hosted calls of one client start at least this far apart (llm.policy.Pacer); 0: off
+    llm_start_interval_ms: float = Field(2.0, ge=0)
     # the embedded model
     local_batch_size: int = Field(32, ge=0)  # 0 counts as 1
     local_batch_wait_ms: float = Field(30.0, ge=0)

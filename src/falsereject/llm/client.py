@@ -42,7 +42,7 @@ from falsereject.llm.ledger import Ledger
 from falsereject.llm.lite import lite as _lite
 from falsereject.llm.local.weights import local_dtype
 from falsereject.llm.local_provider import LOCAL_PREFIX
-from falsereject.llm.policy import Breaker, Cooldown, Settings
+from falsereject.llm.policy import Breaker, Cooldown, Pacer, Settings
 from falsereject.llm.pricing import UNPRICED as _UNPRICED
 from falsereject.llm.pricing import prepare_pricing as _prepare_pricing
 
@@ -78,6 +78,7 @@ class LLMClient:
         self._sems: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self._breaker = Breaker(self.settings.max_consecutive_failures)
         self._cooldown = Cooldown()
+        self._pacer = Pacer(self.settings.start_interval_s)
         self._local_ready: set[str] = set()
 
     # a semaphore belongs to one event loop; stages may call asyncio.run more than once
@@ -160,6 +161,8 @@ class LLMClient:
 
         async with self._sem(is_local):
             self._breaker.check(role.model)  # it may have tripped while this call waited
+            if not is_local:
+                await self._pacer.wait()  # staggered starts: no lockstep waves
             if role.deployments:
                 from falsereject.llm.router import call_routed
 

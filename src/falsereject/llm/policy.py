@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+import weakref
 from collections import Counter
 from dataclasses import dataclass
 
@@ -35,6 +36,7 @@ class Settings:
     backoff_s: float
     backoff_cap_s: float
     max_consecutive_failures: int
+    start_interval_s: float = 0.0
 
     @staticmethod
     def from_env(concurrency: int | None = None) -> Settings:
@@ -51,6 +53,7 @@ class Settings:
             backoff_s=env.llm_backoff_s,
             backoff_cap_s=env.llm_backoff_cap_s,
             max_consecutive_failures=env.llm_max_consecutive_failures,
+            start_interval_s=env.llm_start_interval_ms / 1000,
         )
 
     def backoff(self, attempt: int, hinted_s: float | None) -> float:
@@ -75,6 +78,32 @@ class Cooldown:
     async def wait(self, model: str) -> None:
         while (left := self._until.get(model, 0.0) - time.monotonic()) > 0:
             await asyncio.sleep(left)
+
+
+class Pacer:
+    """Starts hosted calls at least `interval_s` apart within one event loop.
+
+    Without it, a burst of concurrent calls moves through the event loop in lockstep: every
+    call yields at the same await points, so all of them are sent at the end of the burst and
+    all come back together, and each wave pays the whole burst's client CPU on top of the
+    endpoint's latency (measured: efficiency 0.68 at 64 concurrent calls with 200 ms latency).
+    Spacing the starts by about one call's client CPU staggers the calls, so each one pays only
+    its own. A lone call, or calls further apart than the interval, never wait. 0 disables.
+    """
+
+    def __init__(self, interval_s: float):
+        self.interval_s = interval_s
+        self._next: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # loop -> time
+
+    async def wait(self) -> None:
+        if self.interval_s <= 0:
+            return
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        start = max(now, self._next.get(loop, 0.0))
+        self._next[loop] = start + self.interval_s
+        if start > now:
+            await asyncio.sleep(start - now)
 
 
 class Breaker:
