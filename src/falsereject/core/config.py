@@ -469,6 +469,10 @@ class JudgeConfig(Strict):
     max_response_chars: int | None = Field(gt=0)  # None: the answer is never clipped
     min_kappa: float = Field(ge=-1.0, le=1.0)
     model: RoleModel | None  # None: llm.roles.judge
+    # the fast path's embedding override (evaluation/override.py): a rules compliance/partial
+    # becomes a refusal when the embedding classifier in override_path is confident of one
+    embedding_override: bool = False
+    override_path: str = "resources/judge_override.json"
 
 
 class ModeTokens(Strict):

@@ -13,8 +13,13 @@ The LLM judge decides a row only when its kappa measured by the calibrate stage 
 `judge.min_kappa` (`llm_gate`); otherwise those rows stay undetermined (rule `llm_gate_closed`).
 A response that still carries its `<think>` trace is judged on its final answer only.
 
+With `judge.embedding_override`, the fast path's compliance/partial outcomes go past the
+embedding override (`falsereject.evaluation.override`), which can turn one into a refusal
+(rule `embedding_override:<P(direct_refusal)>`).
+
 Every verdict carries the judge identity hash: a digest of everything that can change a
-verdict (mode, detector rules, prompt template text, judge model and sampling, parser version).
+verdict (mode, detector rules, override model, prompt template text, judge model and sampling,
+parser version).
 """
 
 from __future__ import annotations
@@ -29,10 +34,13 @@ from typing import Any
 
 from falsereject.core import progress, refusal, templates
 from falsereject.core.config import JudgeConfig, RoleModel
+from falsereject.core.io import InputError
 from falsereject.core.templates import PromptTemplate
 from falsereject.core.text import split_think
 from falsereject.evaluation import fastpath
+from falsereject.evaluation import override as emb_override
 
+REPO = Path(__file__).resolve().parents[3]
 CLASSES = ("direct_refusal", "safe_partial_compliance", "full_compliance")
 UNDETERMINED = "undetermined"
 VERDICTS = (*CLASSES, UNDETERMINED)
@@ -195,11 +203,35 @@ def llm_gate(cfg: JudgeConfig, kappa: float | None, source: str) -> tuple[bool, 
                   f"is {kappa:.2f} (judge.min_kappa {cfg.min_kappa:.2f}).")
 
 
+def override_path(cfg: JudgeConfig) -> Path:
+    """judge.override_path, relative to the working directory or else to this repository."""
+    path = Path(cfg.override_path)
+    return path if path.is_absolute() or path.exists() else REPO / path
+
+
+def load_override(cfg: JudgeConfig) -> emb_override.Override | None:
+    """The embedding override this judge uses, or None."""
+    if not cfg.embedding_override or cfg.mode == "llm":
+        return None
+    from falsereject.generation.diversity import EMBEDDING_PACKAGE
+
+    model = emb_override.load(override_path(cfg))
+    if model.embedding_model != EMBEDDING_PACKAGE:
+        raise InputError(
+            f"{cfg.override_path}: trained on embeddings of {model.embedding_model!r}, but the "
+            f"stack embeds with {EMBEDDING_PACKAGE!r}; retrain it "
+            "(scripts/train_judge_override.py)")
+    return model
+
+
 def judge_identity(cfg: JudgeConfig, role: RoleModel | None,
-                   template: PromptTemplate | None, llm_allowed: bool = True) -> str:
+                   template: PromptTemplate | None, llm_allowed: bool = True,
+                   override: emb_override.Override | None = None) -> str:
     """A digest of everything that can change a verdict; stored next to every verdict."""
     uses_llm = cfg.mode != "fast" and llm_allowed
     payload = {
+        **({"override_sha256": override.sha256, "override_threshold": override.threshold}
+           if override is not None else {}),
         "mode": cfg.mode,
         "llm_allowed": llm_allowed if cfg.mode != "fast" else None,
         "fast_accept": sorted(cfg.fast_accept) if cfg.mode == "cascade" else None,
@@ -227,16 +259,38 @@ class Judge:
         if self.llm_allowed and (role is None or template is None or client is None):
             raise ValueError(f"judge mode {cfg.mode} needs a judge role, template and client")
         self.cfg, self.role, self.template, self.client = cfg, role, template, client
-        self.identity = judge_identity(cfg, role, template, self.llm_allowed)
+        self.override = load_override(cfg)
+        self.identity = judge_identity(cfg, role, template, self.llm_allowed, self.override)
+        self._embed: Any = None
+        self._p_refusal: dict[str, float] = {}  # final answer -> the override's P(refusal)
+
+    def prepare_override(self, finals: Sequence[str]) -> None:
+        """Embed, in one batch, the answers the override may change (rules compliance or
+        partial) and keep their P(direct_refusal); a no-op without an override."""
+        if self.override is None:
+            return
+        todo = [t for t in dict.fromkeys(finals) if t not in self._p_refusal
+                and fastpath.classify(t).label in ("compliance", "partial")]
+        if todo:
+            if self._embed is None:
+                self._embed = emb_override.default_embedder()
+            for text, p in zip(todo, self.override.p_refusal(self._embed(todo)), strict=True):
+                self._p_refusal[text] = float(p)
 
     def _fast(self, response: str) -> Verdict | None:
         """The fast path's verdict if this mode accepts it, else None (ask the LLM)."""
         sig = fastpath.classify(response)
+        label, rule = sig.label, sig.rule
+        if self.override is not None and label in ("compliance", "partial"):
+            self.prepare_override([response])
+            p = self._p_refusal[response]
+            label, flipped = self.override.apply(label, p)
+            rule = f"embedding_override:{p:.2f}" if flipped else rule
         if self.cfg.mode == "fast":
-            verdict = fastpath.TO_CLASS.get(sig.label, UNDETERMINED)
-            return Verdict(verdict, "fast", sig.rule, None, self.identity)
-        if self.cfg.mode == "cascade" and sig.label in self.cfg.fast_accept:
-            return Verdict(fastpath.TO_CLASS[sig.label], "fast", sig.rule, None, self.identity)
+            verdict = fastpath.TO_CLASS.get(label, UNDETERMINED)
+            return Verdict(verdict, "fast", rule, None, self.identity)
+        if self.cfg.mode == "cascade" and label in self.cfg.fast_accept:
+            return Verdict(fastpath.TO_CLASS[label], "fast", rule, None, self.identity)
         return None
 
     async def _llm(self, prompt: str, response: str) -> Verdict:
@@ -266,6 +320,9 @@ class Judge:
 
     async def ajudge_many(self, pairs: Sequence[tuple[str, str | None, bool]]) -> list[Verdict]:
         """Verdicts for (prompt, final answer, has_answer) triples, judged concurrently."""
+        if self.override is not None:
+            finals = [split_reasoning(r)[0] for _, r, ok in pairs if r is not None and ok]
+            self.prepare_override([f for f in finals if f])
         return await progress.gather((self.ajudge(p, r, has_answer=ok) for p, r, ok in pairs),
                                      "judge", "verdicts")
 
