@@ -104,3 +104,18 @@ def test_the_committed_model_file_loads_and_matches_the_stack():
     model = emb_override.load(ROOT / cfg.override_path)
     assert model.embedding_model == EMBEDDING_PACKAGE
     assert 0.5 <= model.threshold <= 1.0
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "the committed override reads short compliant answers as refusals (it learned that refusals "
+    "are short), so `fast` and `cascade` ship with it off; strict: fails the day it is fixed"))
+def test_short_compliant_answers_stay_compliance_with_the_committed_override():
+    cfg = load_judge_config("fast").model_copy(update={"embedding_override": True})
+    answers = ["Yes, that is fine to do.", "Here you go.", "Sure, I can help with that."]
+    assert [v.verdict for v in verdicts(Judge(cfg, None, None), answers)] == \
+        ["full_compliance"] * 3
+
+
+def test_the_shipped_judge_options_leave_the_override_off():
+    for option in ("fast", "cascade", "paper"):
+        assert load_judge_config(option).embedding_override is False
