@@ -80,7 +80,7 @@ class DiskCache:
         path = self._path(key)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".part")
         except OSError as err:
             raise CacheError(f"cannot write to LLM cache directory {self.root} "
                              f"({err.strerror}); set {ENV_DIR} to a writable path") from None

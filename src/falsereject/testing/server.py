@@ -196,9 +196,13 @@ class _Handler(BaseHTTPRequestHandler):
         if index is None:
             self._json(503, _error("test server request budget exhausted", "unavailable"))
             return
-        if owner.latency_s:
-            owner._stop.wait(owner.latency_s)
-        self._respond(owner, body, index, fault)
+        try:
+            if owner.latency_s:
+                owner._stop.wait(owner.latency_s)
+            self._respond(owner, body, index, fault)
+        finally:
+            with owner._lock:
+                owner.in_progress -= 1
 
     def _respond(self, owner: FakeOpenAIServer, body: dict, index: int, fault: str | None
                  ) -> None:
@@ -314,6 +318,7 @@ class FakeOpenAIServer:
         self.outcomes: list[str] = []  # per request, by arrival: "ok" or the fault kind
         self.completed = 0  # successful completions fully sent to the client
         self.arrivals: list[float] = []  # time.monotonic() of each request, by arrival
+        self.in_progress = 0  # admitted requests not yet answered
         self.exhausted = False
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
@@ -361,6 +366,26 @@ class FakeOpenAIServer:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
 
+    def wait_until_quiet(self, quiet_s: float = 0.5, timeout_s: float = 60.0) -> None:
+        """Block until no request is being answered and none has arrived for `quiet_s`.
+
+        A killed client can leave a request in its socket that the server reads after the
+        kill: counting requests before then races with it."""
+        deadline = time.monotonic() + timeout_s
+        last, quiet_since = None, time.monotonic()
+        while True:
+            with self._lock:
+                state = (len(self.requests), self.in_progress)
+            now = time.monotonic()
+            if state != last or state[1]:
+                last, quiet_since = state, now
+            elif now - quiet_since >= quiet_s:
+                return
+            if now > deadline:
+                raise TimeoutError(f"test server still busy after {timeout_s:g}s: "
+                                   f"{state[1]} requests in progress")
+            time.sleep(0.01)
+
     @property
     def request_count(self) -> int:
         with self._lock:
@@ -379,6 +404,7 @@ class FakeOpenAIServer:
                     threading.Thread(target=self.stop, daemon=True).start()
                 return None, None
             index = len(self.requests)
+            self.in_progress += 1
             self.requests.append(body)
             self.arrivals.append(time.monotonic())
             fault = self._pick_fault(body, index)
