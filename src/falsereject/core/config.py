@@ -469,9 +469,11 @@ class JudgeConfig(Strict):
     max_response_chars: int | None = Field(gt=0)  # None: the answer is never clipped
     min_kappa: float = Field(ge=-1.0, le=1.0)
     model: RoleModel | None  # None: llm.roles.judge
-    # the fast path's embedding override (evaluation/override.py): a rules compliance/partial
-    # becomes a refusal when the embedding classifier in override_path is confident of one
+    # the fast path's embedding override (evaluation/override.py): when the embedding classifier
+    # in override_path is confident that a rules compliance/partial is a refusal, the answer is
+    # left undecided (abstain) or becomes a refusal (flip)
     embedding_override: bool = False
+    override_action: Literal["abstain", "flip"] = "abstain"
     override_path: str = "resources/judge_override.json"
 
 
