@@ -29,7 +29,13 @@ from falsereject.core.io import read_json, write_json, write_jsonl
 from falsereject.evaluation.answers import BASE, evaluate, models_under_test
 from falsereject.evaluation.benchmarks import KINDS, load_benchmark, source_description
 from falsereject.evaluation.benchmarks.sources import is_pinned
-from falsereject.evaluation.judge import Judge, gate_from_calibration, judge_role, load_template
+from falsereject.evaluation.judge import (
+    Judge,
+    gate_from_calibration,
+    judge_role,
+    load_template,
+    override_sentence,
+)
 from falsereject.evaluation.metrics import group_metrics, paired_metrics, per_category
 
 log = logging.getLogger("eval")
@@ -82,7 +88,8 @@ def run(p: Params, name: str, *, client: Any, base_id: str, arm_ids: dict[str, s
         "models": [{"name": m.name, "model_id": m.role.model} for m in models],
         "judge": {"id": judge.identity, "name": p.judge.name, "mode": p.judge.mode,
                   "prompt": p.judge.prompt, "output_format": p.judge.output_format,
-                  "model": judge_role(p).model, "llm_allowed": llm_allowed, "gate": gate},
+                  "model": judge_role(p).model, "llm_allowed": llm_allowed, "gate": gate,
+                  "override": override_sentence(p.judge)},
         "metrics": metrics, "per_category": categories,
     }
     return {"rows": rows, "details": details, "metrics": metrics, "per_category": categories}
