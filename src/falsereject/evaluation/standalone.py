@@ -28,9 +28,8 @@ import yaml
 
 from falsereject.core.config import JudgeConfig, RoleModel, validate_section
 from falsereject.core.io import InputError, read_json, read_jsonl_numbered
-from falsereject.evaluation.judge import VERDICTS, Judge, llm_gate, load_template
+from falsereject.evaluation.judge import REPO, VERDICTS, Judge, llm_gate, load_template
 
-REPO = Path(__file__).resolve().parents[3]
 CONF_DIR = REPO / "conf" / "judge"
 PROMPTS_DIR = REPO / "prompts" / "judge"
 
