@@ -15,6 +15,9 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # The dequantized embedded model is shared across tests (converted once, ~20 s).
 os.environ.setdefault("FR_MODEL_CACHE_DIR", str(ROOT / ".cache" / "models"))
 os.environ.setdefault("FR_LLM_BACKOFF_S", "0.01")
+# Sentence embeddings are a pure function of the text: shared across tests, so the judge's
+# override embeds the calibration files once per session, not once per pipeline test.
+os.environ.setdefault("FR_EMBEDDING_CACHE_DIR", str(ROOT / ".cache" / "embeddings-tests"))
 
 import pytest  # noqa: E402
 

@@ -41,7 +41,8 @@ def plain_shell_env(tmp: Path, llm_cache: Path) -> dict[str, str]:
     other = Path(sys.base_prefix) / "bin" / "python3"
     (fake_bin / "python").unlink(missing_ok=True)
     (fake_bin / "python").symlink_to(other)
-    keep = ("HOME", "LANG", "LC_ALL", "TMPDIR", "FR_MODEL_CACHE_DIR", "HF_HUB_OFFLINE",
+    keep = ("HOME", "LANG", "LC_ALL", "TMPDIR", "FR_MODEL_CACHE_DIR", "FR_EMBEDDING_CACHE_DIR",
+            "HF_HUB_OFFLINE",
             "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE")
     env = {k: os.environ[k] for k in keep if k in os.environ}
     env.update(PATH=f"{fake_bin}:/usr/local/bin:/usr/bin:/bin", DVC_NO_ANALYTICS="1",

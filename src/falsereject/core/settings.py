@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     llm_cache_dir: Path | None = None
     model_cache_dir: Path | None = None
     benchmark_cache_dir: Path | None = None
+    # sentence-embedding vectors (None: the `embeddings` folder of the LLM cache)
+    embedding_cache_dir: Path | None = None
     # the LLM client
     llm_concurrency: int = Field(16, ge=0)  # 0 counts as 1
     llm_timeout_s: float = Field(120.0, ge=0)
@@ -82,8 +84,10 @@ class Settings(BaseSettings):
         return level
 
     def cache_dir(self, name: str) -> Path:
-        """The `name` cache folder (`llm`, `models`, `benchmarks`): the variable, or the main
-        repository's `.cache/<name>`."""
+        """The `name` cache folder (`llm`, `models`, `benchmarks`, `embeddings`): the variable,
+        or the main repository's `.cache/<name>` (embeddings: the LLM cache's `embeddings/`)."""
+        if name == "embeddings":
+            return self.embedding_cache_dir or self.cache_dir("llm") / "embeddings"
         override = {"llm": self.llm_cache_dir, "models": self.model_cache_dir,
                     "benchmarks": self.benchmark_cache_dir}[name]
         return override if override is not None else main_repo_root() / ".cache" / name

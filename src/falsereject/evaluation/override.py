@@ -120,6 +120,6 @@ def load(path: str | Path) -> Override:
 def default_embedder() -> Callable[[Sequence[str]], Any]:
     """The stack's cached sentence embeddings (loads the model only on a cache miss)."""
     from falsereject.core.embeddings import cached_embedding_fn
-    from falsereject.llm.cache import DiskCache
+    from falsereject.llm.cache import embedding_cache
 
-    return cached_embedding_fn(DiskCache())
+    return cached_embedding_fn(embedding_cache())

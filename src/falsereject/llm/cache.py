@@ -98,6 +98,8 @@ class DiskCache:
 
 
 def embedding_cache(root: str | Path | None = None) -> DiskCache:
-    """Sentence-embedding vectors, in an `embeddings/` folder of the LLM cache."""
-    base = Path(root or settings.get().cache_dir("llm"))
-    return DiskCache(base / "embeddings")
+    """Sentence-embedding vectors: the `embeddings/` folder of `root`, else FR_EMBEDDING_CACHE_DIR
+    (default: the `embeddings/` folder of the LLM cache)."""
+    if root is not None:
+        return DiskCache(Path(root) / "embeddings")
+    return DiskCache(settings.get().cache_dir("embeddings"))
