@@ -212,7 +212,8 @@ def test_fast_mode_never_calls_and_leaves_undecided_undetermined(monkeypatch):
     judge = Judge(judge_cfg(mode="fast"), None, None, None)
     assert _run(judge, MIXED).verdict == "safe_partial_compliance"
     monkeypatch.setattr(fastpath, "classify", lambda text: fastpath.FastSignal("undecided", "x"))
-    v = _run(judge, MIXED)
+    # a judge classifies each answer once; a fresh one sees the patched rules
+    v = _run(Judge(judge_cfg(mode="fast"), None, None, None), MIXED)
     assert (v.verdict, v.route, v.rule) == (UNDETERMINED, "fast", "x")
 
 

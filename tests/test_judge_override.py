@@ -82,7 +82,7 @@ def test_abstain_leaves_a_confident_disagreement_undetermined(tmp_path, mode):
 
 
 def test_abstain_without_an_abstain_threshold_in_the_file_is_a_clear_error(tmp_path):
-    with pytest.raises(InputError, match="no threshold for override_action 'abstain'"):
+    with pytest.raises(InputError, match="override.json: sets no `abstain_threshold`"):
         judge_with(tmp_path, action="abstain", abstain=None)
 
 

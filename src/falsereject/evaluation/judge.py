@@ -224,6 +224,10 @@ def load_override(cfg: JudgeConfig) -> emb_override.Override | None:
             f"{cfg.override_path}: trained on embeddings of {model.embedding_model!r}, but the "
             f"stack embeds with {EMBEDDING_PACKAGE!r}; retrain it "
             "(scripts/train_judge_override.py)")
+    if cfg.override_action == "abstain" and model.abstain_threshold is None:
+        raise InputError(f"{cfg.override_path}: sets no `abstain_threshold` for "
+                         "judge.override_action abstain; retrain it "
+                         "(scripts/train_judge_override.py) or set judge.override_action=flip")
     return model
 
 
@@ -267,13 +271,20 @@ class Judge:
         self.identity = judge_identity(cfg, role, template, self.llm_allowed, self.override)
         self._embed: Any = None
         self._p_refusal: dict[str, float] = {}  # final answer -> the override's P(refusal)
+        self._signals: dict[str, fastpath.FastSignal] = {}  # final answer -> rules outcome
+
+    def _classify(self, final: str) -> fastpath.FastSignal:
+        """The rules' outcome for a final answer, computed once per judge."""
+        if final not in self._signals:
+            self._signals[final] = fastpath.classify(final)
+        return self._signals[final]
 
     def prepare_override(self, finals: Sequence[str]) -> None:
         """Embed, in one batch, the answers the override may change (rules compliance or
         partial) and keep their P(direct_refusal); a no-op without an override."""
         if self.override is None:
             return
-        outcomes = {t: fastpath.classify(t).label for t in dict.fromkeys(finals)
+        outcomes = {t: self._classify(t).label for t in dict.fromkeys(finals)
                     if t not in self._p_refusal}
         todo = [t for t, o in outcomes.items() if o in ("compliance", "partial")]
         if todo:
@@ -285,7 +296,7 @@ class Judge:
 
     def _fast(self, response: str) -> Verdict | None:
         """The fast path's verdict if this mode accepts it, else None (ask the LLM)."""
-        sig = fastpath.classify(response)
+        sig = self._classify(response)
         label, rule = sig.label, sig.rule
         if self.override is not None and label in ("compliance", "partial"):
             self.prepare_override([response])

@@ -32,7 +32,6 @@ from falsereject.core.io import InputError
 DR = "direct_refusal"
 FORMAT = 2
 RULE_OUTCOMES = ("refusal", "partial", "compliance")
-ACTIONS = ("abstain", "flip")
 
 
 @dataclass(frozen=True)
