@@ -471,9 +471,10 @@ class JudgeConfig(Strict):
     model: RoleModel | None  # None: llm.roles.judge
     # the fast path's embedding override (evaluation/override.py): when the embedding classifier
     # in override_path is confident that a rules compliance/partial is a refusal, the answer is
-    # left undecided (abstain) or becomes a refusal (flip)
+    # left undecided (abstain) or becomes a refusal (flip); flip_or_abstain: a refusal when the
+    # classifier is sure, undecided when it only leans that way
     embedding_override: bool = False
-    override_action: Literal["abstain", "flip"] = "abstain"
+    override_action: Literal["abstain", "flip", "flip_or_abstain"] = "abstain"
     override_path: str = "resources/judge_override.json"
 
 

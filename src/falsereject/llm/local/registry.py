@@ -24,6 +24,15 @@ def register_local_model(name: str, spec: LocalSpec) -> None:
         old.close()
 
 
+def local_spec(name: str) -> LocalSpec:
+    """Where `local/<name>`'s weights come from."""
+    with _ENGINES_LOCK:
+        spec = _REGISTRY.get(name)
+    if spec is None:
+        raise ModelUnavailableError(f"no local model named {name!r}; known: {sorted(_REGISTRY)}")
+    return spec
+
+
 def get_engine(name: str) -> Engine:
     with _ENGINES_LOCK:
         engine = _ENGINES.get(name)
