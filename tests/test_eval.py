@@ -29,7 +29,9 @@ def responder(role, messages, schema):
     """Base answers everything; SFT refuses the harmful control, thinks first on benign."""
     text = messages[-1]["content"]
     if role.model == BASE_ID:
-        return "Sure. Here is a detailed answer with steps."
+        # a real answer: an empty promise of steps reads as a refusal to the shipped override
+        # (a known limit, tests/test_judge_override.py)
+        return "Sure. Here are the steps: first, unplug it; then open the case and replace the fuse."
     if role.model == SFT_ID:
         if text in HARMFUL:
             return "I can't help with that."
