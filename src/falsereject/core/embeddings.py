@@ -49,13 +49,15 @@ def require_embedder() -> None:
             "(or set generate.dedup.method=ngram)")
 
 
-def cached_embedding_fn(cache: Any, load: Callable[[], Any] | None = None
-                        ) -> Callable[[Sequence[str]], Any]:
-    """`embedding_fn` behind a content-addressed disk cache (a `DiskCache`), one entry per text.
+def cached_vectors(cache: Any, key_fields: dict[str, Any],
+                   make: Callable[[], Callable[[Sequence[str]], Any]]
+                   ) -> Callable[[Sequence[str]], Any]:
+    """A texts -> vectors function behind a content-addressed disk cache (a `DiskCache`), one
+    entry per text keyed by `key_fields` plus the text.
 
-    The model (and torch) is loaded only on the first miss, so a re-run whose texts were all
-    embedded before starts no model at all; cached vectors are the model's float32 values, so
-    results are identical either way.
+    `make()` builds the real function (loading its model, and torch) only on the first miss, so
+    a re-run whose texts were all seen before starts no model at all; cached vectors are the
+    model's float32 values, so results are identical either way.
     """
     import numpy as np
 
@@ -64,10 +66,9 @@ def cached_embedding_fn(cache: Any, load: Callable[[], Any] | None = None
     state: dict[str, Any] = {}
 
     def key(text: str) -> str:
-        return cache_key({"v": 1, "kind": "embedding", "model": EMBEDDING_PACKAGE,
-                          "text": text})
+        return cache_key({**key_fields, "text": text})
 
-    def embed(texts: Sequence[str]):
+    def run(texts: Sequence[str]):
         texts = list(texts)
         vectors: dict[str, list[float]] = {}
         for t in dict.fromkeys(texts):
@@ -77,9 +78,16 @@ def cached_embedding_fn(cache: Any, load: Callable[[], Any] | None = None
         missing = sorted(set(texts) - set(vectors))
         if missing:
             if "fn" not in state:
-                state["fn"] = embedding_fn((load or load_embedder)())
+                state["fn"] = make()
             for t, vec in zip(missing, state["fn"](missing), strict=True):
                 vectors[t] = [float(x) for x in vec]  # float32 -> float64: exact both ways
                 cache.put(key(t), {"vector": vectors[t]})
         return np.asarray([vectors[t] for t in texts], dtype=np.float32).reshape(len(texts), -1)
-    return embed
+    return run
+
+
+def cached_embedding_fn(cache: Any, load: Callable[[], Any] | None = None
+                        ) -> Callable[[Sequence[str]], Any]:
+    """`embedding_fn` behind `cached_vectors` (the model loads on the first miss)."""
+    return cached_vectors(cache, {"v": 1, "kind": "embedding", "model": EMBEDDING_PACKAGE},
+                          lambda: embedding_fn((load or load_embedder)()))

@@ -82,32 +82,14 @@ def encode(stack: Any, tok: Any, texts: Sequence[str], max_tokens: int) -> Any:
 
 
 def cached_encoder(spec: EncoderSpec, cache: Any = None) -> Callable[[Sequence[str]], Any]:
-    """`encode` behind a content-addressed disk cache (default: the embedding cache), one entry
-    per text; the model is loaded only on the first miss."""
-    import numpy as np
+    """`encode` behind the embeddings' disk cache (`core.embeddings.cached_vectors`; default:
+    the embedding cache), one entry per text; the model is loaded only on the first miss."""
+    from falsereject.core.embeddings import cached_vectors
+    from falsereject.llm.cache import embedding_cache
 
-    from falsereject.llm.cache import cache_key, embedding_cache
+    def make() -> Callable[[Sequence[str]], Any]:
+        stack, tok = load_truncated(spec)
+        return lambda texts: encode(stack, tok, texts, spec.max_tokens)
 
-    cache = cache if cache is not None else embedding_cache()
-    state: dict[str, Any] = {}
-
-    def key(text: str) -> str:
-        return cache_key({"v": 1, "kind": "hidden_states", **spec.to_dict(), "text": text})
-
-    def run(texts: Sequence[str]):
-        texts = list(texts)
-        vectors: dict[str, list[float]] = {}
-        for t in dict.fromkeys(texts):
-            hit = cache.get(key(t))
-            if hit is not None:
-                vectors[t] = hit["vector"]
-        missing = sorted(set(texts) - set(vectors))
-        if missing:
-            if "model" not in state:
-                state["model"] = load_truncated(spec)
-            for t, vec in zip(missing, encode(*state["model"], missing, spec.max_tokens),
-                              strict=True):
-                vectors[t] = [float(x) for x in vec]
-                cache.put(key(t), {"vector": vectors[t]})
-        return np.asarray([vectors[t] for t in texts], dtype=np.float32).reshape(len(texts), -1)
-    return run
+    return cached_vectors(cache if cache is not None else embedding_cache(),
+                          {"v": 1, **spec.to_dict()}, make)
